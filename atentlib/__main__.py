@@ -1,0 +1,90 @@
+"""Command line that the DVC stages call:  python -m atentlib {data,train,evaluate} --profile NAME ..."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import ProfileError, available_profiles, load_profile
+
+
+def run_dir(profile: str, experiment: str, defense: str, base: Path = Path("runs")) -> Path:
+    return base / profile / experiment / defense
+
+
+def _data(profile, dataset: str):
+    from . import data
+
+    return data.load(dataset, profile.data[dataset], data.data_root(dataset, profile.data[dataset], profile.profile))
+
+
+def cmd_data(args) -> None:
+    from . import data
+
+    profile = load_profile(args.profile)
+    datasets = args.dataset or sorted({e.dataset for e in profile.experiments.values()})
+    for ds in datasets:
+        if ds not in profile.data:
+            raise ProfileError(f"--dataset {ds}: not declared under data: in profile {profile.profile!r} "
+                               f"(declared: {', '.join(profile.data)})")
+        root = data.data_root(ds, profile.data[ds], profile.profile)
+        info = data.prepare(ds, profile.data[ds], root)
+        print(f"{ds}: ready in {root} ({info.get('source')}, {info.get('n_images', '?')} images)")
+
+
+def cmd_train(args) -> None:
+    from .train import fit, pick_device
+
+    profile = load_profile(args.profile)
+    exp = profile.experiment(args.experiment)
+    exp.defense(args.defense)
+    bundle = _data(profile, exp.dataset)
+    fit(profile, args.experiment, args.defense, bundle, run_dir(profile.profile, args.experiment, args.defense),
+        pick_device(profile.device), progress=not args.no_progress)
+
+
+def cmd_evaluate(args) -> None:
+    from .evaluate import evaluate_run
+    from .train import pick_device
+
+    profile = load_profile(args.profile)
+    exp = profile.experiment(args.experiment)
+    exp.defense(args.defense)
+    bundle = _data(profile, exp.dataset)
+    res = evaluate_run(run_dir(profile.profile, args.experiment, args.defense), bundle.test, exp.evaluation,
+                       pick_device(profile.device), bundle.info, progress=not args.no_progress)
+    for which, r in res["checkpoints"].items():
+        accs = ", ".join(f"{k} {v['accuracy']:.2f}" for k, v in r["attacks"].items())
+        print(f"{args.experiment}/{args.defense} [{which}, epoch {r['epoch']}]: natural {r['natural']:.2f}, {accs}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m atentlib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profile", default="quick",
+                        help=f"profile name or YAML path (available: {', '.join(available_profiles())})")
+    common.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p = sub.add_parser("data", parents=[common], help="fetch/convert the real data sets and verify checksums")
+    p.add_argument("--dataset", action="append", choices=["mnist", "cifar10"])
+    p.set_defaults(func=cmd_data)
+    for name, func, help_ in (("train", cmd_train, "train one defense of one experiment (resumes)"),
+                              ("evaluate", cmd_evaluate, "attack the last and best checkpoints -> eval.json")):
+        p = sub.add_parser(name, parents=[common], help=help_)
+        p.add_argument("--experiment", required=True, help="an experiment of the profile, e.g. mnist_linf")
+        p.add_argument("--defense", required=True, help="a defense of the experiment, e.g. atent_linf")
+        p.set_defaults(func=func)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (ProfileError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # DataError, CheckpointError, TrainingError
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Checkpoints that are written atomically and refused when damaged.
+
+A checkpoint is the torch.save bytes of a dict plus a sidecar `<name>.sha256`. Both are written to temporary
+files and renamed, so a run killed at any instant leaves either the old or the new checkpoint, never half of
+one; a file whose checksum does not match is reported, never silently loaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data import atomic_write_bytes
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing its checksum, truncated, or corrupted."""
+
+
+def save(state: dict[str, Any], path: Path) -> str:
+    """Write `state` to `path` atomically with a SHA-256 sidecar; returns the digest."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    data = buf.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    atomic_write_bytes(Path(path), data)
+    atomic_write_bytes(_sidecar(path), (digest + "\n").encode())
+    return digest
+
+
+def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint after checking its SHA-256; raise CheckpointError naming the file otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist; train it first (dvc repro, or python -m atentlib train)")
+    side = _sidecar(path)
+    if not side.exists():
+        raise CheckpointError(f"checkpoint {path} has no checksum file {side.name}; refusing to load it")
+    data = path.read_bytes()
+    expected = side.read_text().strip()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise CheckpointError(f"checkpoint {path} is corrupted or truncated: SHA-256 {actual[:12]}... does not match "
+                              f"the recorded {expected[:12]}... ({len(data)} bytes). Delete it to retrain")
+    return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+
+
+def _sidecar(path: Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def write_json(obj: Any, path: Path) -> None:
+    atomic_write_bytes(Path(path), (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode())
+
+
+def git_commit() -> str:
+    """The current git commit (with '+dirty' if the tree has changes), or 'unknown' outside a repository."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

@@ -1,0 +1,147 @@
+"""ATENT's Langevin samplers (Algorithms 1 and 2 of Jagatap et al.).
+
+Each batch's inputs are moved by K steps of stochastic gradient Langevin dynamics towards points near the data
+with high loss, i.e. towards samples of p(x'|x) ∝ exp(L(x'; y, w) - gamma/2 ||x' - x||^2). The training loss is
+the exponentially weighted sum of the K sample losses,  mu <- (1 - alpha) mu + alpha mu_k,  so
+mu = sum_k c_k mu_k with c_k = alpha (1 - alpha)^(K - k).
+
+Cost: the forward/backward at x^k serves both the x-gradient of the next step and the weight-gradient of
+mu_k, so one step costs K + 1 forward-backward passes, like PGD-AT. Weight-gradients are accumulated into
+`.grad` as the chain runs; iterates whose weight c_k is below `mu_grad_cutoff * alpha` skip the
+weight-gradient (with alpha = 0.9 they hold < 1% of mu's weight), which makes the passes before the
+last two as cheap as PGD's (x-gradient only). `mu_grad_cutoff = 0` gives the exact gradient of mu.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import AtentL2Defense, AtentLinfDefense
+from .threat import Ball, model_mode
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    x_adv: torch.Tensor  # the last iterate x^K, detached, in [0, 1]
+    mu: torch.Tensor  # scalar: the data-entropy loss estimate (weighted sum of the K sample losses)
+
+
+def mu_weights(K: int, alpha: float) -> list[float]:
+    """c_0..c_K: weight of the loss at iterate k in mu (c_0 = 0 unless K = 0, where mu is the start's loss)."""
+    if K == 0:
+        return [1.0]
+    return [0.0] + [alpha * (1.0 - alpha) ** (K - k) for k in range(1, K + 1)]
+
+
+class LangevinSampler:
+    """Shared SGLD loop; subclasses define the start and one step."""
+
+    def __init__(self, cfg: AtentLinfDefense | AtentL2Defense):
+        self.cfg = cfg
+        self.radius_scale = 1.0  # < 1 during an epsilon warm-up
+
+    # -- to be defined by each norm
+    def start(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def step(self, x_k: torch.Tensor, x: torch.Tensor, grad: torch.Tensor, is_last: bool) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- public face
+    def sample(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """x' = x^K for a batch (no weight-gradients; ATENT used as an attack)."""
+        return self._run(model, x, y, accumulate=False).x_adv
+
+    def accumulate(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> SampleResult:
+        """Run the chain and add grad_w mu into each parameter's .grad (the caller zeroes and steps)."""
+        return self._run(model, x, y, accumulate=True)
+
+    def _run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, accumulate: bool) -> SampleResult:
+        cfg, K = self.cfg, self.cfg.K
+        weights = mu_weights(K, cfg.alpha)
+        threshold = cfg.mu_grad_cutoff * max(weights)
+        params = [p for p in model.parameters() if p.requires_grad] if accumulate else []
+        x = x.detach()
+        x_k = self.start(x).clamp(0.0, 1.0)
+        mu = torch.zeros((), device=x.device)
+        with model_mode(model, cfg.model_mode == "train"), torch.enable_grad():
+            for k in range(K + 1):
+                need_x = k < K
+                need_w = accumulate and weights[k] > 0 and weights[k] >= threshold
+                if need_x or need_w:
+                    x_k.requires_grad_(need_x)
+                    loss = F.cross_entropy(model(x_k), y)
+                    grads = torch.autograd.grad(loss, ([x_k] if need_x else []) + (params if need_w else []))
+                    if need_w:
+                        for p, g in zip(params, grads[int(need_x):]):
+                            g = g * weights[k]
+                            p.grad = g if p.grad is None else p.grad.add_(g)
+                elif accumulate and weights[k] > 0:
+                    with torch.no_grad():
+                        loss = F.cross_entropy(model(x_k), y)
+                else:
+                    loss = None
+                if loss is not None and weights[k] > 0:
+                    mu = (1.0 - cfg.alpha) * mu + cfg.alpha * loss.detach() if K > 0 else loss.detach()
+                if need_x:
+                    x_k = self.step(x_k.detach(), x, grads[0], is_last=(k + 1 == K)).clamp(0.0, 1.0)
+        return SampleResult(x_k.detach(), mu)  # mu stays a tensor: no host sync per step
+
+    def _noise(self, like: torch.Tensor) -> torch.Tensor:
+        return self.cfg.noise * math.sqrt(2.0 * self.cfg.step_size) * torch.randn_like(like)
+
+
+class AtentLinf(LangevinSampler):
+    """linf-ATENT (Algorithm 2): no pull-back term; the increment or the perturbation is kept in the ball
+    of radius 1/gamma (or `radius`), as `projection` says."""
+
+    cfg: AtentLinfDefense
+
+    @property
+    def radius(self) -> float:
+        base = self.cfg.radius if self.cfg.radius is not None else 1.0 / self.cfg.gamma
+        return base * self.radius_scale
+
+    def start(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cfg.start == "corner":
+            return x + self.radius * torch.randn_like(x).sign()
+        if self.cfg.start == "uniform":
+            return x + torch.empty_like(x).uniform_(-self.cfg.start_scale, self.cfg.start_scale)
+        return x + self.cfg.start_scale * torch.randn_like(x)
+
+    def step(self, x_k: torch.Tensor, x: torch.Tensor, grad: torch.Tensor, is_last: bool) -> torch.Tensor:
+        direction = grad.sign() if self.cfg.step_direction == "sign" else grad
+        increment = self.cfg.step_size * direction + self._noise(x_k)
+        proj = self.cfg.projection
+        if proj == "clip_last_step" and is_last:
+            increment = increment.clamp(-self.radius, self.radius)
+        x_next = x_k + increment
+        if proj == "every_step" or (proj == "final" and is_last):
+            x_next = Ball("linf", self.radius).project(x_next, x)
+        return x_next
+
+
+class AtentL2(LangevinSampler):
+    """l2-ATENT (Algorithm 1): dx = grad L + gamma (x - x'), an optional l2 projection."""
+
+    cfg: AtentL2Defense
+
+    def start(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.cfg.start_scale * torch.randn_like(x)
+
+    def step(self, x_k: torch.Tensor, x: torch.Tensor, grad: torch.Tensor, is_last: bool) -> torch.Tensor:
+        if self.cfg.step_direction == "normalized":
+            grad = grad / (grad.flatten(1).norm(dim=1).view(-1, *([1] * (grad.dim() - 1))) + 1e-12)
+        dx = grad + self.cfg.gamma * (x - x_k)
+        x_next = x_k + self.cfg.step_size * dx + self._noise(x_k)
+        if self.cfg.radius is not None:
+            x_next = Ball("l2", self.cfg.radius * self.radius_scale).project(x_next, x)
+        return x_next
+
+
+def build_sampler(cfg: AtentLinfDefense | AtentL2Defense) -> LangevinSampler:
+    return AtentLinf(cfg) if cfg.kind == "atent_linf" else AtentL2(cfg)
