@@ -58,6 +58,18 @@ def cmd_evaluate(args) -> None:
         print(f"{args.experiment}/{args.defense} [{which}, epoch {r['epoch']}]: natural {r['natural']:.2f}, {accs}")
 
 
+def cmd_notebook(args) -> None:
+    import yaml
+
+    from .notebook import execute
+
+    params = {"profile": args.profile}
+    for key, value in args.param or []:
+        params[key] = yaml.safe_load(value)
+    out = execute(args.name, params, build_dir=Path(args.build_dir), progress=not args.no_progress)
+    print(f"executed {args.name} -> {out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m atentlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--experiment", required=True, help="an experiment of the profile, e.g. mnist_linf")
         p.add_argument("--defense", required=True, help="a defense of the experiment, e.g. atent_linf")
         p.set_defaults(func=func)
+    p = sub.add_parser("notebook", parents=[common], help="execute notebooks/NAME.py with papermill")
+    p.add_argument("name", help="notebook name (file stem in notebooks/)")
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                   help="a parameter (VALUE parsed as YAML); the profile is passed as `profile`")
+    p.add_argument("--build-dir", default="build", help="where the executed .ipynb is written")
+    p.set_defaults(func=cmd_notebook)
     args = parser.parse_args(argv)
     try:
         args.func(args)

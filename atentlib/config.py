@@ -61,7 +61,7 @@ class TrainConfig(Strict):
     grad_clip: float | None = Field(None, gt=0)
 
 
-# ----------------------------------------------------------------------------- defenses
+# --- defenses
 class SgdDefense(Strict):
     """Plain empirical risk minimisation."""
 
@@ -124,20 +124,202 @@ class AtentL2Defense(Strict):
     train: dict[str, Any] = Field(default_factory=dict)
 
 
-DefenseConfig = Annotated[Union[SgdDefense, PgdAtDefense, AtentLinfDefense, AtentL2Defense],
+class TradesDefense(Strict):
+    """TRADES (Zhang et al.): CE(f(x)) + beta * KL(f(x) || f(x')) / B, x' maximising the KL by PGD in the
+    experiment's ball from x + 0.001 N(0, I), model in eval mode while crafting. Defaults: CIFAR linf."""
+
+    kind: Literal["trades"]
+    beta: float = Field(6.0, ge=0, description="weight of the KL term (1/lambda); 6 in the papers, 5 in ACT's runs")
+    steps: int = Field(10, ge=1, description="PGD steps maximising the KL (CIFAR 10, MNIST 40)")
+    step_size: float = Field(0.007, gt=0, description="PGD step (CIFAR 0.007, MNIST 0.01)")
+    start_std: float = Field(0.001, ge=0, description="std of the normal start x + start_std * N(0, I)")
+    train: dict[str, Any] = Field(default_factory=dict, description="overrides of the experiment's train section")
+
+
+class MartDefense(Strict):
+    """MART (Wang et al.): boosted CE at x' + beta * mean_i KL(p(x_i) || p(x'_i)) (1 - p_y(x_i)), x' by CE PGD
+    in the experiment's ball from x + 0.001 N(0, I), model in eval mode while crafting."""
+
+    kind: Literal["mart"]
+    beta: float = Field(6.0, ge=0, description="weight of the misclassification-aware KL term")
+    steps: int = Field(10, ge=1, description="CE PGD steps")
+    step_size: float = Field(0.007, gt=0, description="PGD step (CIFAR 0.007, MNIST 0.01)")
+    start_std: float = Field(0.001, ge=0, description="std of the normal start x + start_std * N(0, I)")
+    train: dict[str, Any] = Field(default_factory=dict, description="overrides of the experiment's train section")
+
+
+class MmaDefense(Strict):
+    """MMA (Ding et al.): per-example radius kept across epochs; AN-PGD (PGD at the stored radius, then a
+    bisection along its direction for the smallest radius that flips the soft logit margin); CE there when the
+    radius is below d_max, CE on the clean input for misclassified points; clean CE mixed in at clean_weight.
+    Defaults follow the authors' code (BorealisAI/mma_training, config.py)."""
+
+    kind: Literal["mma"]
+    d_max: float | None = Field(None, gt=0, description="hinge threshold d_max (None: the experiment's threat "
+                                "eps, scaled during an eps warm-up); the papers' CIFAR l2 run uses 1")
+    min_eps: float | None = Field(None, gt=0, description="floor of the stored radius (None: d_max / 2; authors: "
+                                  "0.5 for l2 CIFAR/MNIST, 0.1 MNIST linf, 0.005 CIFAR linf)")
+    max_eps_factor: float = Field(1.05, ge=1, description="bisection upper bound = max_eps_factor * d_max")
+    steps: int = Field(10, ge=1, description="PGD steps of AN-PGD (authors: CIFAR 10, MNIST 40)")
+    step_scale: float = Field(2.5, gt=0, description="PGD step = step_scale * radius / steps")
+    search_steps: int = Field(10, ge=1, description="bisection steps")
+    clean_weight: float = Field(1 / 3, ge=0, le=1, description="weight of the clean CE gradient (1/3; 0 = OMMA)")
+    random_start: bool = Field(True, description="uniform random start inside the per-example ball")
+    train: dict[str, Any] = Field(default_factory=dict, description="overrides of the experiment's train section")
+
+
+class ActDefense(Strict):
+    """ACT (Arani et al., paper 004): a robust model G (the experiment's model) and a natural model F of the same
+    architecture trained together, each distilling the other's detached output at temperature T."""
+
+    kind: Literal["act"]
+    alpha: float = Field(0.9, ge=0, le=1, description="weight of the mimicry (KL) terms")
+    temperature: float = Field(4.0, gt=0, description="KL temperature T; the KL is scaled by T^2 (authors' code)")
+    steps: int = Field(10, ge=1, description="PGD steps maximising L_G")
+    step_size: float = Field(0.007, gt=0, description="PGD step")
+    random_start: bool = Field(True, description="uniform random start in the ball")
+    attack_mode: Literal["eval", "train"] = Field("eval", description="G's mode while crafting x + delta")
+    train: dict[str, Any] = Field(default_factory=dict, description="overrides of the experiment's train section")
+
+
+class EntropySgdDefense(Strict):
+    """Entropy-SGD (Chaudhari et al.; supplement B.2, Algorithm 1): K Langevin steps over weights w' coupled to w,
+    running average mu of the iterates, and the gradient gamma (w - mu) handed to the engine's optimiser."""
+
+    kind: Literal["entropy_sgd"]
+    L: int = Field(5, ge=1, description="inner Langevin steps per batch (K in Algorithm 1)")
+    gamma: float = Field(1e-3, gt=0, description="coupling gamma of w' to w (scoping start)")
+    scoping: float = Field(0.0, ge=0, description="gamma_t = gamma (1 + scoping)^t, t = batches seen (0: constant)")
+    inner_lr: float = Field(0.1, gt=0, description="eta' of the Langevin step (Chaudhari's code: 0.1)")
+    noise: float = Field(1e-4, ge=0, description="epsilon: the noise is sqrt(2 eta') * noise * N(0, I) "
+                         "(Chaudhari: 1e-4)")
+    alpha: float = Field(0.25, gt=0, le=1, description="mu <- (1 - alpha) mu + alpha w' (Chaudhari's code: 1 - 0.75)")
+    outer_gradient: Literal["gamma", "unscaled"] = Field(
+        "gamma", description="gamma: gamma (w - mu) as Algorithm 1 line 11 writes; unscaled: (w - mu), as "
+        "Chaudhari's code does (with gamma = 1e-3 the literal gradient is ~1e-3 x smaller)")
+    train: dict[str, Any] = Field(default_factory=dict, description="overrides of the experiment's train section")
+
+
+DefenseConfig = Annotated[Union[SgdDefense, PgdAtDefense, AtentLinfDefense, AtentL2Defense, TradesDefense,
+                                MartDefense, MmaDefense, ActDefense, EntropySgdDefense],
                           Field(discriminator="kind")]
 
 
-# ----------------------------------------------------------------------------- evaluation
-class AttackConfig(Strict):
+# --- evaluation
+class _AttackBase(Strict):
     name: str = Field(..., min_length=1, description="column name in tables, e.g. pgd20")
+    eps: float = Field(..., ge=0, description="radius of the threat ball")
+
+
+class PgdAttack(_AttackBase):
+    """PGD on cross-entropy (atentlib.attacks.pgd), worst case over restarts. `kind` may be left out."""
+
     kind: Literal["pgd"] = "pgd"
     norm: Literal["linf", "l2"]
-    eps: float = Field(..., ge=0)
     steps: int = Field(..., ge=1)
     step_size: float = Field(..., gt=0)
     restarts: int = Field(1, ge=1)
     random_start: bool = True
+
+
+class FgsmAttack(_AttackBase):
+    """One step of length eps along sign(grad) (linf) or grad/||grad|| (l2) of the cross-entropy."""
+
+    kind: Literal["fgsm"]
+    norm: Literal["linf", "l2"] = "linf"
+
+
+class CwLinfAttack(_AttackBase):
+    """PGD on the CW margin loss max_{j != y} z_j - z_y, as TRADES and MART evaluate "CW-linf"."""
+
+    kind: Literal["cw_linf"]
+    norm: Literal["linf"] = "linf"
+    steps: int = Field(..., ge=1)
+    step_size: float = Field(..., gt=0)
+    restarts: int = Field(1, ge=1)
+    random_start: bool = True
+
+
+class FoolboxPgdAttack(_AttackBase):
+    """foolbox 3 LinfPGD / L2PGD (an independent implementation of PGD, for cross-checking ours)."""
+
+    kind: Literal["foolbox_pgd"]
+    norm: Literal["linf", "l2"]
+    steps: int = Field(..., ge=1)
+    step_size: float = Field(..., gt=0, description="absolute step size (foolbox abs_stepsize)")
+    random_start: bool = True
+
+
+class CwL2Attack(_AttackBase):
+    """foolbox L2CarliniWagnerAttack; its minimal adversarial is clipped to the l2 ball of radius eps."""
+
+    kind: Literal["cw_l2"]
+    norm: Literal["l2"] = "l2"
+    steps: int = Field(1000, ge=1, description="optimisation steps per binary-search step")
+    binary_search_steps: int = Field(9, ge=1)
+    step_size: float = Field(0.01, gt=0, description="Adam learning rate")
+    confidence: float = Field(0.0, ge=0)
+    initial_const: float = Field(1e-3, gt=0)
+
+
+class DeepFoolAttack(_AttackBase):
+    """foolbox L2DeepFoolAttack / LinfDeepFoolAttack, clipped to the ball of radius eps."""
+
+    kind: Literal["deepfool"]
+    norm: Literal["linf", "l2"]
+    steps: int = Field(50, ge=1)
+    candidates: int = Field(10, ge=2, description="most likely classes tried (capped at the number of classes)")
+    overshoot: float = Field(0.02, ge=0)
+    loss: Literal["logits", "crossentropy"] = "logits"
+
+
+class AutoAttackAttack(_AttackBase):
+    """Croce & Hein's AutoAttack from the `pyautoattack` package (standard: APGD-CE, APGD-T, FAB-T, Square)."""
+
+    kind: Literal["autoattack"]
+    norm: Literal["linf", "l2"]
+    version: Literal["standard", "plus", "rand"] = "standard"
+
+
+class AtentAttack(_AttackBase):
+    """linf-ATENT's Langevin sampler used as an attack (Table S3): K = steps, radius = eps, model in eval mode."""
+
+    kind: Literal["atent"]
+    norm: Literal["linf"] = "linf"
+    steps: int = Field(..., ge=1, description="K, Langevin steps")
+    step_size: float = Field(..., gt=0, description="eta'")
+    noise: float = Field(1e-3, ge=0, description="noise scale epsilon of the Langevin step")
+    start: Literal["corner", "normal", "uniform"] = "corner"
+    projection: Literal["final", "every_step", "clip_last_step"] = "final"
+    step_direction: Literal["sign", "raw"] = "sign"
+
+
+ATTACK_KINDS = ("pgd", "fgsm", "cw_linf", "foolbox_pgd", "cw_l2", "deepfool", "autoattack", "atent")
+AttackConfig = Annotated[Union[PgdAttack, FgsmAttack, CwLinfAttack, FoolboxPgdAttack, CwL2Attack, DeepFoolAttack,
+                               AutoAttackAttack, AtentAttack], Field(discriminator="kind")]
+
+
+class MaskingConfig(Strict):
+    """Settings of the gradient-masking checks (atentlib.masking), run when EvalConfig.masking is true.
+
+    The threat (norm, eps) and steps are those of the suite's pgd attack named `attack`; the checks' step sizes
+    follow 2.5 eps / steps at each radius (Madry et al.), so that every radius can be crossed."""
+
+    attack: str | None = Field(None, description="suite attack (pgd kind) whose threat and steps the checks use "
+                               "(None: the first pgd attack of the suite)")
+    n_examples: int = Field(200, ge=1, description="first test examples checked")
+    eps_factors: list[float] = Field([0.0, 0.25, 0.5, 1.0, 1.5, 2.0], min_length=2,
+                                     description="the accuracy-vs-eps curve at these multiples of eps")
+    large_eps: float | None = Field(None, gt=0, description="radius where accuracy must fall to ~0 "
+                                    "(None: the box's diameter, 1 in linf and sqrt(dim) in l2)")
+    more_steps_factor: int = Field(4, ge=2, description="the budget check runs steps and steps*factor")
+    restarts: int = Field(3, ge=1, description="restarts of the largest budget")
+    blackbox: Literal["square", "off"] = Field("square", description="black-box attack: Square (queries)")
+    square_queries: int = Field(500, ge=1)
+    autoattack: Literal["cheap", "standard", "off"] = Field(
+        "cheap", description="cheap: APGD-CE + APGD-T with autoattack_iters iterations; standard: full AutoAttack")
+    autoattack_iters: int = Field(50, ge=1)
+    tol: float = Field(1.0, ge=0, description="slack in accuracy points (at least one example)")
 
 
 class EvalConfig(Strict):
@@ -145,8 +327,34 @@ class EvalConfig(Strict):
     batch_size: int = Field(500, ge=1)
     seed: int = 0
     attacks: list[AttackConfig]
+    masking: bool = Field(False, description="run the gradient-masking checks (out['masking'])")
+    masking_options: MaskingConfig = MaskingConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kind(cls, data: Any) -> Any:
+        """An attack without `kind` is PGD (profiles written before other kinds existed)."""
+        if isinstance(data, dict) and isinstance(data.get("attacks"), list):
+            data = {**data, "attacks": [{"kind": "pgd", **a} if isinstance(a, dict) and "kind" not in a else a
+                                        for a in data["attacks"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "EvalConfig":
+        names = [a.name for a in self.attacks]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"attack names must be unique; repeated: {dup}")
+        if self.masking:
+            pgds = [a.name for a in self.attacks if a.kind == "pgd"]
+            want = self.masking_options.attack
+            if (want is None and not pgds) or (want is not None and want not in pgds):
+                raise ValueError(f"masking needs a pgd attack of the suite (masking_options.attack = {want!r}); "
+                                 f"pgd attacks here: {pgds}")
+        return self
 
 
+# --- experiments
 class ThreatConfig(Strict):
     norm: Literal["linf", "l2"]
     eps: float = Field(..., gt=0)
@@ -154,7 +362,7 @@ class ThreatConfig(Strict):
 
 class ExperimentConfig(Strict):
     dataset: Literal["mnist", "cifar10"]
-    model: Literal["smallcnn", "lenet5", "mlp"]
+    model: Literal["smallcnn", "lenet5", "mlp", "resnet20", "resnet18", "vgg11", "wrn34_10", "wrn28_4"]
     threat: ThreatConfig
     train: TrainConfig
     defenses: dict[str, DefenseConfig]

@@ -213,7 +213,7 @@ def _torchvision(dataset: str, root: Path, train: bool):
         name = {"mnist": "MNIST", "cifar10": "CIFAR-10"}[dataset]
         raise DataError(
             f"{name} is not in {root} and could not be downloaded ({type(exc).__name__}: {exc}).\n"
-            f"Provide the real files: download them where a network exists (torchvision.datasets.{cls.__name__}"
+            f"Provide the real files: download them where a network exists (torchvision.datasets.{name.replace('-', '')}"
             f"(root, download=True)) and copy the folder to {root}, or set data.{dataset}.root in the profile to "
             f"a folder that holds them. Nothing stands in for {name}."
         ) from None

@@ -1,16 +1,106 @@
-"""Evaluation of a trained checkpoint under an attack suite from the profile -> eval.json."""
+"""Evaluation of a trained checkpoint under an attack suite from the profile -> eval.json.
+
+Every attack kind of config.AttackConfig maps to one function of atentlib.attacks; the model is in eval mode and
+inputs in [0, 1] throughout. Results: out["attacks"][name] = {"accuracy": %, the attack's settings, "seconds"}, and
+out["masking"] (the gradient-masking flags of atentlib.masking) when the suite asks for them.
+"""
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
+from torch import nn
+from tqdm.auto import tqdm
 
-from . import checkpoint
-from .config import EvalConfig
+from . import attacks, checkpoint
+from .config import AttackConfig, EvalConfig
 from .data import Split
-from .threat import Ball
-from .train import accuracy, load_model, robust_accuracy
+from .threat import Ball, Norm, model_mode
+from .train import accuracy, load_model
+
+Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> x_adv, the model bound in
+
+
+def build_attack(model: nn.Module, a: AttackConfig, seed: int = 0, batch_size: int = 500) -> Attack:
+    """The attack a config describes, as a function of (x, y) with the model bound in."""
+    ball = Ball(a.norm, a.eps)
+    if a.kind == "pgd":
+        return lambda x, y: attacks.pgd(model, x, y, ball, a.steps, a.step_size, a.restarts, a.random_start)
+    if a.kind == "fgsm":
+        return lambda x, y: attacks.fgsm(model, x, y, ball)
+    if a.kind == "cw_linf":
+        return lambda x, y: attacks.cw_linf(model, x, y, a.eps, a.steps, a.step_size, a.restarts, a.random_start)
+    if a.kind == "foolbox_pgd":
+        return lambda x, y: attacks.foolbox_pgd(model, x, y, ball, a.steps, a.step_size, a.random_start)
+    if a.kind == "cw_l2":
+        return lambda x, y: attacks.cw_l2(model, x, y, a.eps, a.steps, a.binary_search_steps, a.step_size,
+                                          a.confidence, a.initial_const)
+    if a.kind == "deepfool":
+        return lambda x, y: attacks.deepfool(model, x, y, ball, a.steps, a.candidates, a.overshoot, a.loss)
+    if a.kind == "autoattack":
+        return lambda x, y: attacks.autoattack(model, x, y, ball, a.version, batch_size=batch_size, seed=seed)
+    if a.kind == "atent":
+        return lambda x, y: attacks.atent_attack(model, x, y, a.eps, a.steps, a.step_size, a.noise, a.start,
+                                                 a.projection, a.step_direction)
+    raise ValueError(f"unknown attack kind {a.kind!r}")  # unreachable: the config validates kinds
+
+
+def attack_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, batch_size: int = 500,
+                    progress: bool = False, desc: str = "attack") -> float:
+    """Accuracy (%) of the model (eval mode) on attack(x, y), batch by batch."""
+    correct = 0
+    for i in tqdm(range(0, len(y), batch_size), desc=desc, disable=not progress, leave=False):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        x_adv = attack(xb, yb)
+        with torch.no_grad(), model_mode(model, False):
+            correct += (model(x_adv).argmax(1) == yb).sum().item()
+    return 100.0 * correct / max(1, len(y))
+
+
+def eps_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Norm, eps_list: list[float], steps: int,
+              step_size: float | None = None, restarts: int = 1, kind: str = "pgd", batch_size: int = 500,
+              seed: int = 0) -> list[dict]:
+    """Accuracy against eps: one row {"eps", "accuracy", "kind", "steps", "step_size", "restarts"} per eps.
+
+    kind is pgd, cw_linf or fgsm (steps ignored); step_size None scales with eps: 2.5 eps / steps (Madry et al.).
+    """
+    rows = []
+    for eps in eps_list:
+        torch.manual_seed(seed)
+        ss = step_size if step_size is not None else max(2.5 * eps / steps, 1e-12)
+        ball = Ball(norm, eps)
+        if kind == "pgd":
+            att = lambda xb, yb: attacks.pgd(model, xb, yb, ball, steps, ss, restarts)  # noqa: E731
+        elif kind == "cw_linf":
+            att = lambda xb, yb: attacks.pgd(model, xb, yb, ball, steps, ss, restarts,  # noqa: E731
+                                             loss_fn=attacks.cw_margin_loss)
+        elif kind == "fgsm":
+            att = lambda xb, yb: attacks.fgsm(model, xb, yb, ball)  # noqa: E731
+        else:
+            raise ValueError(f"eps_curve: kind must be pgd, cw_linf or fgsm, got {kind!r}")
+        acc = attack_accuracy(model, x, y, att, batch_size)
+        rows.append({"eps": float(eps), "accuracy": acc, "kind": kind, "norm": norm,
+                     "steps": 1 if kind == "fgsm" else steps, "step_size": ss, "restarts": restarts})
+    return rows
+
+
+def _masking(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig) -> dict:
+    from .masking import run_masking_checks  # masking builds on this module's helpers
+
+    mo = cfg.masking_options
+    base = next(a for a in cfg.attacks if a.kind == "pgd" and (mo.attack is None or a.name == mo.attack))
+    m = min(mo.n_examples, len(y))
+    t0 = time.time()
+    flags = run_masking_checks(model, x[:m], y[:m], base.norm, base.eps, steps=base.steps,
+                               restarts=mo.restarts,
+                               more_steps_factor=mo.more_steps_factor, eps_factors=mo.eps_factors,
+                               large_eps=mo.large_eps, blackbox=mo.blackbox, square_queries=mo.square_queries,
+                               autoattack=mo.autoattack, autoattack_iters=mo.autoattack_iters, tol=mo.tol,
+                               batch_size=cfg.batch_size, seed=cfg.seed)
+    return {"attack": base.name, "n_examples": m, "passed": all(f["passed"] is not False for f in flags.values()),
+            "flags": flags, "seconds": round(time.time() - t0, 1)}
 
 
 def evaluate_model(model: torch.nn.Module, test: Split, cfg: EvalConfig, device: torch.device,
@@ -18,15 +108,17 @@ def evaluate_model(model: torch.nn.Module, test: Split, cfg: EvalConfig, device:
     """Natural accuracy and accuracy under each attack of the suite, on the first n_examples test points."""
     n = min(cfg.n_examples or len(test), len(test))
     x, y = test.x[:n].to(device), test.y[:n].to(device)
-    torch.manual_seed(cfg.seed)
-    out = {"n_examples": n, "natural": accuracy(model, x, y, cfg.batch_size), "attacks": {}}
+    out = {"n_examples": n, "seed": cfg.seed, "natural": accuracy(model, x, y, cfg.batch_size), "attacks": {}}
     for a in cfg.attacks:
+        torch.manual_seed(cfg.seed)  # each attack's randomness does not depend on the ones before it
         t0 = time.time()
-        acc = robust_accuracy(model, x, y, Ball(a.norm, a.eps), a.steps, a.step_size, a.restarts,
-                              cfg.batch_size, progress=progress, desc=a.name)
-        out["attacks"][a.name] = {"accuracy": acc, "norm": a.norm, "eps": a.eps, "steps": a.steps,
-                                  "step_size": a.step_size, "restarts": a.restarts,
+        acc = attack_accuracy(model, x, y, build_attack(model, a, cfg.seed, cfg.batch_size), cfg.batch_size,
+                              progress=progress, desc=a.name)
+        out["attacks"][a.name] = {"accuracy": acc, **a.model_dump(exclude={"name"}),
                                   "seconds": round(time.time() - t0, 1)}
+    if cfg.masking:
+        torch.manual_seed(cfg.seed)
+        out["masking"] = _masking(model, x, y, cfg)
     return out
 
 

@@ -44,7 +44,11 @@ class RunSpec:
     exp: ExperimentConfig
 
     def fingerprint(self) -> str:
-        payload = {"experiment": self.exp.model_dump(mode="json"), "defense": self.defense}
+        exp = self.exp.model_dump(mode="json")
+        exp["train"].pop("epochs")  # more epochs may be asked for later: the run resumes and goes on
+        for d in exp["defenses"].values():
+            d.get("train", {}).pop("epochs", None)
+        payload = {"experiment": exp, "defense": self.defense}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -141,7 +145,8 @@ def fit(profile: Profile, experiment: str, defense_name: str, data: DataBundle, 
     optimizer = make_optimizer(model, tc)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=tc.lr_milestones, gamma=tc.lr_decay)
     ball = Ball(exp.threat.norm, exp.threat.eps)
-    defense = defenses.build(dcfg, ball)
+    defense = defenses.build(dcfg, ball, model_name=exp.model, num_classes=num_classes, optimizer=optimizer,
+                             device=device)
     history: list[dict] = []
     best_rob, start_epoch = -1.0, 0
 

@@ -1,0 +1,153 @@
+"""MMA training (Ding et al. 2020, "MMA Training: Direct Input Space Margin Maximization through Adversarial
+Training"), following the authors' code (BorealisAI/mma_training: trainer.py, anpgd.py, config.py).
+
+Per batch:
+1. clean logits (train mode); an example counts as correct when its soft logit margin
+   slm = logsumexp_{k != y} z_k - z_y is negative;
+2. for correct examples, AN-PGD: PGD on the summed slm inside the example's own ball of radius eps_i
+   (eps_i = the radius stored for it last time, floored at min_eps), step step_scale * eps_i / steps, eval mode;
+   then a bisection on the radius along the direction u = (x' - x) / eps_i, in [eps_i, max_eps] if x' did not
+   flip the margin and in [0, eps_i] if it did: the new radius is the smallest one found to flip it;
+3. loss = clean_weight * CE(f(x)) + (1 - clean_weight) * (1/B) [ sum_{correct, eps_i < d_max} CE(f(x + eps_i u))
+   + sum_{wrong} CE(f(x)) ];
+4. the new radii are stored per dataset index (0 for misclassified examples, so they restart at min_eps).
+
+Simplifications and choices: the margin loss inside the hinge is CE (the authors' default "xent"); the radius
+store is a dense tensor grown to the largest index seen; d_max defaults to the experiment's threat eps; points
+are clamped to [0, 1] (the authors' returned x + eps u is not); no separate OMMA class (clean_weight = 0).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..threat import Norm, model_mode, per_sample_norm
+from .base import Defense, StepOutput
+
+
+def soft_logit_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """[B]: logsumexp of the other classes' logits minus the true one (negative: correctly classified)."""
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    others = logits.scatter(1, y[:, None], -float("inf"))
+    return torch.logsumexp(others, dim=1) - true
+
+
+def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return v.view(-1, *([1] * (like.dim() - 1)))
+
+
+def per_example_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, norm: Norm,
+                    steps: int, step_scale: float, random_start: bool) -> torch.Tensor:
+    """PGD maximising the summed soft logit margin with a radius per example (eps [B]); eval mode."""
+    e = _bcast(eps, x)
+    step = step_scale * e / steps
+
+    def project(x_adv: torch.Tensor) -> torch.Tensor:
+        d = x_adv - x
+        if norm == "linf":
+            d = torch.maximum(torch.minimum(d, e), -e)
+        else:
+            d = d * torch.clamp(e / (per_sample_norm(d, "l2") + 1e-12), max=1.0)
+        return (x + d).clamp(0.0, 1.0)
+
+    x_adv = x.clone()
+    if random_start:
+        if norm == "linf":
+            x_adv = project(x + (2 * torch.rand_like(x) - 1) * e)
+        else:
+            d = torch.randn_like(x)
+            d = d / (per_sample_norm(d, "l2") + 1e-12) * _bcast(torch.rand(len(x), device=x.device), x) * e
+            x_adv = project(x + d)
+    with model_mode(model, False), torch.enable_grad():
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            (g,) = torch.autograd.grad(soft_logit_margin(model(x_adv), y).sum(), x_adv)
+            g = g.sign() if norm == "linf" else g / (per_sample_norm(g, "l2") + 1e-12)
+            x_adv = project(x_adv.detach() + step * g)
+    return x_adv.detach()
+
+
+@torch.no_grad()
+def bisection(model: nn.Module, x: torch.Tensor, y: torch.Tensor, unit: torch.Tensor, eps: torch.Tensor,
+              margin: torch.Tensor, max_eps: float, search_steps: int) -> torch.Tensor:
+    """Smallest radius r in [0, max_eps] with slm(f(x + r unit)) >= 0, by bisection from r = eps whose margin is
+    `margin` (authors' bisection_search); eval mode. Returns r [B]."""
+    lo, hi = torch.zeros_like(eps), torch.full_like(eps, max_eps)
+    cur = eps
+    with model_mode(model, False):
+        for _ in range(search_steps):
+            still_correct = margin < 0
+            lo = torch.maximum(torch.where(still_correct, cur, torch.zeros_like(cur)), lo)
+            hi = torch.minimum(torch.where(still_correct, torch.full_like(cur, max_eps), cur), hi)
+            cur = (lo + hi) / 2
+            margin = soft_logit_margin(model((x + _bcast(cur, x) * unit).clamp(0.0, 1.0)), y)
+    return cur
+
+
+class MMA(Defense):
+    name = "mma"
+
+    def __init__(self, cfg, ball):
+        super().__init__(cfg, ball)
+        self.radii = torch.zeros(0)  # per dataset index; 0: not seen yet, or misclassified last time
+
+    @property
+    def d_max(self) -> float:
+        return self.cfg.d_max * self.eps_scale if self.cfg.d_max is not None else self.ball.eps
+
+    @property
+    def max_eps(self) -> float:
+        return self.cfg.max_eps_factor * self.d_max
+
+    @property
+    def min_eps(self) -> float:
+        m = self.cfg.min_eps if self.cfg.min_eps is not None else self.d_max / 2
+        return min(m, self.d_max)
+
+    def _store(self, index: torch.Tensor) -> torch.Tensor:
+        need = int(index.max().item()) + 1 if len(index) else 0
+        if self.radii.device != index.device:
+            self.radii = self.radii.to(index.device)
+        if need > len(self.radii):
+            grown = torch.zeros(need, device=index.device)
+            grown[:len(self.radii)] = self.radii
+            self.radii = grown
+        return self.radii
+
+    def an_pgd(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, prev: torch.Tensor):
+        """(x + r u clamped, r) for correctly classified x with starting radii prev [B]."""
+        c = self.cfg
+        x_adv = per_example_pgd(model, x, y, prev, self.ball.norm, c.steps, c.step_scale, c.random_start)
+        unit = (x_adv - x) / _bcast(prev + 1e-12, x)
+        with torch.no_grad(), model_mode(model, False):
+            margin = soft_logit_margin(model(x_adv), y)
+        r = bisection(model, x, y, unit, prev, margin, self.max_eps, c.search_steps)
+        return (x + _bcast(r, x) * unit).clamp(0.0, 1.0), r
+
+    def backward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> StepOutput:
+        c = self.cfg
+        logits = model(x)
+        clean = F.cross_entropy(logits, y)
+        if self.d_max <= 0:  # eps warm-up at zero: plain CE
+            clean.backward()
+            return StepOutput(clean.detach())
+        radii = self._store(index)
+        correct = soft_logit_margin(logits.detach(), y) < 0
+        x_mma, r = x.clone(), torch.zeros(len(x), device=x.device)
+        if correct.any():
+            prev = radii[index[correct]].to(x.dtype).clamp(min=self.min_eps, max=self.max_eps)
+            x_mma[correct], r[correct] = self.an_pgd(model, x[correct], y[correct], prev)
+        ce = F.cross_entropy(model(x_mma), y, reduction="none")
+        keep = (~correct) | (r < self.d_max)
+        mma = (ce * keep).sum() / len(x)
+        loss = c.clean_weight * clean + (1.0 - c.clean_weight) * mma
+        loss.backward()
+        radii[index] = r.to(radii.dtype)
+        return StepOutput(loss.detach(), x_mma)
+
+    def state_dict(self) -> dict:
+        return {"radii": self.radii.detach().cpu().clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.radii = state["radii"].detach().clone().float()

@@ -1,0 +1,50 @@
+"""TRADES (Zhang et al. 2019): CE on natural inputs plus beta times the KL between the natural and the
+adversarial output distributions, x' maximising that KL inside the threat ball.
+
+    loss = CE(f(x), y) + beta * (1/B) sum_i KL(softmax f(x_i) || softmax f(x'_i))
+
+As the authors' code: x' starts at x + 0.001 N(0, I), ascends the summed KL with the model in eval mode
+(steepest ascent of the experiment's norm: sign step for linf, normalised step for l2), is projected onto the
+ball and [0, 1] after each step; the loss is then taken in train mode with gradients through both terms.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..threat import Ball, model_mode
+from .base import Defense, StepOutput
+
+
+def kl_sum(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
+    """sum_i KL(softmax p_i || softmax q_i) over the batch (a scalar)."""
+    return F.kl_div(F.log_softmax(logits_q, dim=1), F.softmax(logits_p, dim=1), reduction="sum")
+
+
+def trades_attack(model: nn.Module, x: torch.Tensor, ball: Ball, steps: int, step_size: float,
+                  start_std: float = 0.001) -> torch.Tensor:
+    """x' maximising sum_i KL(f(x_i) || f(x'_i)) in `ball` (eval mode); x [B, ...] in [0, 1] -> x' same shape."""
+    x = x.detach()
+    with model_mode(model, False), torch.enable_grad():
+        with torch.no_grad():
+            logits_nat = model(x)
+        x_adv = x + start_std * torch.randn_like(x)
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            (grad,) = torch.autograd.grad(kl_sum(logits_nat, model(x_adv)), x_adv)
+            x_adv = ball.project(ball.step(x_adv.detach(), grad, step_size), x)
+    return ball.project(x_adv.detach(), x)
+
+
+class TRADES(Defense):
+    name = "trades"
+
+    def backward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> StepOutput:
+        c = self.cfg
+        ball = self.ball
+        x_adv = trades_attack(model, x, ball, c.steps, c.step_size, c.start_std) if ball.eps > 0 else x
+        logits = model(x)
+        loss = F.cross_entropy(logits, y) + c.beta * kl_sum(logits, model(x_adv)) / len(x)
+        loss.backward()
+        return StepOutput(loss.detach(), x_adv)

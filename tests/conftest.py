@@ -1,0 +1,83 @@
+"""Fixtures: tiny MNIST-format data written by the tests themselves (never the real digits), and a smoke
+profile pointing at it. Nothing here downloads anything."""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+import pytest
+import yaml
+
+from atentlib import data
+from atentlib.config import PARAMS_DIR
+
+N_IMAGES = 400
+
+
+def synthetic_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """SYNTHETIC 28x28 uint8 images for tests only: class c is a bright bar at a class-specific place plus noise,
+    so a small model can learn it in one epoch. Never used for anything reported."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    rng.shuffle(labels)
+    images = (rng.random((n, 28, 28)) * 60).astype(np.uint8)
+    for i, c in enumerate(labels):
+        r = 3 + 2 * c
+        images[i, r:r + 3, 4:24] = 230
+    return images, labels.astype(np.uint8)
+
+
+def write_torchvision_mnist(folder: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Write idx files exactly as torchvision's MNIST stores them (big-endian header, raw uint8 body),
+    independently of atentlib's own writer, plus the checksum manifest the loader verifies."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n, rows, cols = images.shape
+    (folder / data.NPM_IMAGES).write_bytes(struct.pack(">IIII", 2051, n, rows, cols) + images.tobytes())
+    (folder / data.NPM_LABELS).write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
+    manifest = {"source": "synthetic test data", "n_images": int(n),
+                "files": {f: data.sha256_file(folder / f) for f in (data.NPM_IMAGES, data.NPM_LABELS)}}
+    (folder / data.MANIFEST).write_text(json.dumps(manifest))
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-mnist")
+    write_torchvision_mnist(folder, *synthetic_digits(N_IMAGES))
+    return folder
+
+
+def smoke_profile_dict(data_root: Path) -> dict:
+    raw = yaml.safe_load((PARAMS_DIR / "smoke.yaml").read_text())
+    raw["data"]["mnist"]["root"] = str(data_root)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def smoke_profile_path(tmp_path_factory, tiny_mnist_dir) -> Path:
+    path = tmp_path_factory.mktemp("profile") / "smoke.yaml"
+    path.write_text(yaml.safe_dump(smoke_profile_dict(tiny_mnist_dir), sort_keys=False))
+    return path
+
+
+SMOKE_DEFENSES = ("sgd", "pgd_at", "atent_linf")
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory, smoke_profile_path) -> Path:
+    """runs/smoke/mnist_linf/<defense>/ for every smoke defense, trained and evaluated once per session."""
+    from atentlib.config import load_profile
+    from atentlib.evaluate import evaluate_run
+    from atentlib.train import fit
+
+    runs = tmp_path_factory.mktemp("runs")
+    prof = load_profile(smoke_profile_path)
+    exp = prof.experiment("mnist_linf")
+    bundle = data.load("mnist", prof.data["mnist"], Path(prof.data["mnist"].root))
+    for d in SMOKE_DEFENSES:
+        out = runs / prof.profile / "mnist_linf" / d
+        fit(prof, "mnist_linf", d, bundle, out, progress=False, log=lambda *_: None)
+        evaluate_run(out, bundle.test, exp.evaluation, torch.device("cpu"), bundle.info, progress=False)
+    return runs

@@ -1,0 +1,71 @@
+"""Bad parameters stop at once with an error naming the file, the key, the value and what is allowed."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from atentlib.config import PARAMS_DIR, ProfileError, load_profile
+
+
+def _write(tmp_path, mutate):
+    raw = yaml.safe_load((PARAMS_DIR / "quick.yaml").read_text())
+    mutate(raw)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("name", ["quick", "paper", "smoke"])
+def test_shipped_profiles_validate(name):
+    prof = load_profile(name)
+    assert prof.profile == name
+    for exp in prof.experiments.values():
+        for d in exp.defenses:
+            assert exp.train_config(d).epochs >= 1
+
+
+def test_unknown_profile_lists_allowed():
+    with pytest.raises(ProfileError, match=r"unknown profile 'nope'.*paper.*quick.*smoke"):
+        load_profile("nope")
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda r: r["experiments"]["mnist_linf"]["threat"].update(eps=-0.3),
+     r"experiments\.mnist_linf\.threat\.eps = -0\.3: Input should be greater than 0"),
+    (lambda r: r["experiments"]["mnist_linf"]["defenses"]["atent_linf"].update(K=-1),
+     r"defenses\.atent_linf\.atent_linf\.K = -1: Input should be greater than or equal to 0"),
+    (lambda r: r["experiments"]["mnist_linf"]["defenses"].update(x={"kind": "magic"}),
+     r"defenses\.x = .*'sgd', 'pgd_at', 'atent_linf', 'atent_l2'"),
+    (lambda r: r["experiments"]["mnist_linf"]["train"].update(epochz=3),
+     r"train\.epochz = 3: Extra inputs are not permitted"),
+    (lambda r: r["experiments"]["mnist_linf"]["threat"].update(norm="l3"),
+     r"threat\.norm = 'l3': Input should be 'linf' or 'l2'"),
+    (lambda r: r["experiments"]["mnist_linf"]["defenses"]["atent_linf"].update(projection="sometimes"),
+     r"projection = 'sometimes': Input should be 'final', 'every_step' or 'clip_last_step'"),
+    (lambda r: r["experiments"]["mnist_linf"]["defenses"]["sgd"]["train"].update(epochs=0),
+     r"epochs = 0: Input should be greater than or equal to 1"),
+])
+def test_bad_values_name_file_key_value_and_allowed(tmp_path, mutate, expected):
+    path = _write(tmp_path, mutate)
+    with pytest.raises(ProfileError) as err:
+        load_profile(path)
+    assert str(path) in str(err.value)
+    assert err.match(expected)
+
+
+def test_unknown_experiment_and_defense(tmp_path):
+    prof = load_profile("quick")
+    with pytest.raises(ProfileError, match="unknown experiment 'cifar_linf'.*allowed: mnist_linf"):
+        prof.experiment("cifar_linf")
+    with pytest.raises(ProfileError, match=r"unknown defense 'trades'.*\['atent_linf', 'pgd_at', 'sgd'\]"):
+        prof.experiment("mnist_linf").defense("trades")
+
+
+def test_cli_bad_profile_exits_2_with_message():
+    out = subprocess.run([sys.executable, "-m", "atentlib", "train", "--profile", "nope", "--experiment",
+                          "mnist_linf", "--defense", "sgd"], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "unknown profile 'nope'" in out.stderr and "quick" in out.stderr

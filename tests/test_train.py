@@ -1,0 +1,102 @@
+"""The training engine on tiny data: it learns, resumes after SIGKILL to the same numbers, refuses damaged
+checkpoints, and stops on a NaN loss naming the epoch and batch."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from atentlib import checkpoint, data
+from atentlib.config import load_profile
+from atentlib.train import TrainingError, fit, load_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bundle(profile):
+    cfg = profile.data["mnist"]
+    return data.load("mnist", cfg, Path(cfg.root))
+
+
+@pytest.mark.parametrize("defense", ["sgd", "pgd_at", "atent_linf"])
+def test_each_defense_trains_and_writes_its_files(smoke_runs, defense):
+    run = smoke_runs / "smoke" / "mnist_linf" / defense
+    for f in ("checkpoint.pt", "checkpoint.pt.sha256", "best.pt", "metrics.csv", "run.json", "eval.json"):
+        assert (run / f).exists(), f
+    model, spec = load_model(run / "checkpoint.pt")
+    assert spec["defense"] == defense and spec["epoch"] == 2 and not model.training
+    hist = pd.read_csv(run / "metrics.csv")
+    assert len(hist) == 2
+    assert hist["test_natural"].iloc[-1] > 30  # the synthetic bars are easy: well above 10% chance
+
+
+def test_corrupted_checkpoint_is_refused(smoke_profile_path, tmp_path):
+    prof = load_profile(smoke_profile_path)
+    fit(prof, "mnist_linf", "sgd", _bundle(prof), tmp_path, progress=False, log=lambda *_: None)
+    path = tmp_path / "checkpoint.pt"
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])  # truncated, as by a full disk
+    with pytest.raises(checkpoint.CheckpointError, match="corrupted or truncated"):
+        load_model(path)
+    with pytest.raises(checkpoint.CheckpointError, match="corrupted or truncated"):
+        fit(prof, "mnist_linf", "sgd", _bundle(prof), tmp_path, progress=False, log=lambda *_: None)
+
+
+def test_nan_loss_stops_with_epoch_and_batch(smoke_profile_path, tmp_path):
+    raw = yaml.safe_load(Path(smoke_profile_path).read_text())
+    raw["experiments"]["mnist_linf"]["train"]["optimizer"] = {"name": "sgd", "lr": 1e9, "momentum": 0.0}
+    path = tmp_path / "nan.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    prof = load_profile(path)
+    with pytest.raises(TrainingError, match=r"loss is (nan|inf) at epoch \d+, batch \d+ of \d+"):
+        fit(prof, "mnist_linf", "sgd", _bundle(prof), tmp_path / "run", progress=False, log=lambda *_: None)
+
+
+def _train_cmd(profile_path, tmp_path):
+    return [sys.executable, "-m", "atentlib", "train", "--profile", str(profile_path), "--experiment",
+            "mnist_linf", "--defense", "atent_linf", "--no-progress"]
+
+
+def test_sigkill_then_resume_gives_the_same_metrics(smoke_profile_path, tmp_path):
+    raw = yaml.safe_load(Path(smoke_profile_path).read_text())
+    raw["experiments"]["mnist_linf"]["train"]["epochs"] = 4
+    raw["data"]["mnist"]["n_train"] = 300
+    prof_path = tmp_path / "resume.yaml"
+    prof_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run_dirs = {}
+    for name in ("straight", "killed"):
+        cwd = tmp_path / name
+        cwd.mkdir()
+        run_dirs[name] = cwd / "runs" / "smoke" / "mnist_linf" / "atent_linf"
+    subprocess.run(_train_cmd(prof_path, tmp_path), cwd=tmp_path / "straight", env=env, check=True,
+                   capture_output=True)
+    proc = subprocess.Popen(_train_cmd(prof_path, tmp_path), cwd=tmp_path / "killed", env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = run_dirs["killed"] / "checkpoint.pt.sha256"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next epoch
+    assert proc.poll() is None, "the run finished before it could be killed; make the test data larger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_after = len(pd.read_csv(run_dirs["killed"] / "metrics.csv"))
+    assert killed_after < 4
+    out = subprocess.run(_train_cmd(prof_path, tmp_path), cwd=tmp_path / "killed", env=env, check=True,
+                         capture_output=True, text=True)
+    assert "resuming" in out.stdout
+    a = pd.read_csv(run_dirs["straight"] / "metrics.csv").drop(columns="seconds")
+    b = pd.read_csv(run_dirs["killed"] / "metrics.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(a, b)
+    sa = checkpoint.load(run_dirs["straight"] / "checkpoint.pt")["model"]
+    sb = checkpoint.load(run_dirs["killed"] / "checkpoint.pt")["model"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
