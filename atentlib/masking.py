@@ -85,8 +85,10 @@ def check_masking(results: dict, tol: float = 1.0, large_eps_max: float = 5.0, g
     if pgd is not None and aa is not None:
         flags["pgd_not_below_autoattack"] = _flag(pgd >= aa - tol, f"PGD {pgd:.2f}% vs AutoAttack {aa:.2f}%",
                                                   pgd=pgd, autoattack=aa, tol=tol)
-        flags["pgd_close_to_autoattack"] = _flag(pgd - aa <= gap_max, f"PGD - AutoAttack = {pgd - aa:.2f} points "
-                                                 f"(at most {gap_max}; more: masking, or a weak PGD)", pgd=pgd, autoattack=aa, gap_max=gap_max)
+        gap = pgd - aa
+        flags["pgd_close_to_autoattack"] = _flag(gap <= gap_max, f"PGD - AutoAttack = {gap:.2f} points (at most "
+                                                 f"{gap_max}; more: masking, or a weak PGD)", pgd=pgd, autoattack=aa,
+                                                 gap_max=gap_max)
     else:
         flags["pgd_not_below_autoattack"] = _skipped("pgd or autoattack")
         flags["pgd_close_to_autoattack"] = _skipped("pgd or autoattack")
