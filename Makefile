@@ -36,8 +36,20 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	python bench/bench_atent_vs_pgd.py
 
+# JupyterLab on the repository root, opening the start-here notebook. notebooks/*.py open as notebooks: jupytext's
+# contents manager reads them, and tools/jupyter/labconfig makes "Jupytext Notebook" the default viewer of .py
+# files (right-click > Open With > Editor for plain text). MPLBACKEND=Agg (above) is dropped so figures show.
 lab: $(STAMP)
-	jupyter lab --notebook-dir=notebooks
+	env -u MPLBACKEND JUPYTER_CONFIG_PATH=$(CURDIR)/tools/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
+	  jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_start_here.py
+
+# Outside CI: run notebooks/00_start_here.py in a real JupyterLab driven by headless Chromium (Playwright), fail on
+# any error output, screenshot build/lab_check.png. Needs Debian's chromium (apt-get install -y chromium); the
+# playwright package is installed here if missing (it never downloads a browser).
+.PHONY: lab-check
+lab-check: $(STAMP)
+	python -c "import playwright" 2>/dev/null || python -m pip install --quiet playwright==1.65.2
+	python tools/lab_check.py
 
 clean-build:
 	rm -rf build

@@ -51,11 +51,24 @@ def cmd_evaluate(args) -> None:
     exp = profile.experiment(args.experiment)
     exp.defense(args.defense)
     bundle = _data(profile, exp.dataset)
-    res = evaluate_run(run_dir(profile.profile, args.experiment, args.defense), bundle.test, exp.evaluation,
-                       pick_device(profile.device), bundle.info, progress=not args.no_progress)
+    if args.suite == "audit":
+        if exp.audit is None:
+            raise ProfileError(f"--suite audit: experiment {args.experiment!r} of profile {profile.profile!r} has "
+                               "no audit: section")
+        suite, which, filename = exp.audit, ("last",), "audit.json"
+    else:
+        suite, which, filename = exp.evaluation, ("last", "best"), "eval.json"
+    res = evaluate_run(run_dir(profile.profile, args.experiment, args.defense), bundle.test, suite,
+                       pick_device(profile.device), bundle.info, progress=not args.no_progress,
+                       checkpoints=which, filename=filename)
     for which, r in res["checkpoints"].items():
         accs = ", ".join(f"{k} {v['accuracy']:.2f}" for k, v in r["attacks"].items())
         print(f"{args.experiment}/{args.defense} [{which}, epoch {r['epoch']}]: natural {r['natural']:.2f}, {accs}")
+        if "masking" in r:
+            m = r["masking"]
+            print(f"  masking checks {'passed' if m['passed'] else 'FAILED'}: " +
+                  ", ".join(f"{k}={'ok' if f['passed'] else ('n/a' if f['passed'] is None else 'FAIL')}"
+                            for k, f in m["flags"].items()))
 
 
 def cmd_notebook(args) -> None:
@@ -63,7 +76,8 @@ def cmd_notebook(args) -> None:
 
     from .notebook import execute
 
-    params = {"profile": args.profile}
+    profile = load_profile(args.profile)
+    params = {"profile": args.profile, **profile.notebooks.get(args.name, {})}
     for key, value in args.param or []:
         params[key] = yaml.safe_load(value)
     out = execute(args.name, params, build_dir=Path(args.build_dir), progress=not args.no_progress)
@@ -86,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--experiment", required=True, help="an experiment of the profile, e.g. mnist_linf")
         p.add_argument("--defense", required=True, help="a defense of the experiment, e.g. atent_linf")
         p.set_defaults(func=func)
+    p.add_argument("--suite", choices=["evaluation", "audit"], default="evaluation",
+                   help="evaluation: the profile's main suite on the last and best checkpoints -> eval.json; "
+                        "audit: the stronger suite (AutoAttack, masking checks) on the last checkpoint -> audit.json")
     p = sub.add_parser("notebook", parents=[common], help="execute notebooks/NAME.py with papermill")
     p.add_argument("name", help="notebook name (file stem in notebooks/)")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),

@@ -49,7 +49,7 @@ class OptimizerConfig(Strict):
 
 class TrainConfig(Strict):
     epochs: int = Field(10, ge=1)
-    batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(128, ge=1, description="examples per optimiser step (split across torchrun processes)")
     optimizer: OptimizerConfig = OptimizerConfig()
     lr_milestones: list[int] = Field(default_factory=list, description="epochs at which lr is multiplied by lr_decay")
     lr_decay: float = Field(0.1, gt=0, le=1)
@@ -59,6 +59,30 @@ class TrainConfig(Strict):
     monitor_pgd_steps: int = Field(10, ge=1)
     seed: int = 0
     grad_clip: float | None = Field(None, gt=0)
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="stop when the monitor's test_robust has not improved for this many epochs "
+        "(PGD-AT(E), Rice et al.); best.pt holds the best epoch. None: train all epochs")
+    init_from: str | None = Field(
+        None, min_length=1, description="checkpoint (path) whose model weights initialise the run, verified by "
+        "its SHA-256; optimiser and schedule start fresh (fine-tuning). None: random initialisation")
+    augment: Literal["none", "crop_flip"] = Field(
+        "none", description="training-batch augmentation on the device: crop_flip = random crop with 4-pixel "
+        "zero padding + horizontal flip (standard for CIFAR); none for MNIST")
+    amp: Literal["auto", "off", "bf16"] = Field(
+        "auto", description="mixed precision of training steps: auto = bf16 autocast on CUDA, off elsewhere; "
+        "the per-epoch monitor always runs in float32")
+    compile: bool = Field(False, description="torch.compile the model for the training steps (speed only)")
+    channels_last: bool = Field(True, description="channels_last memory format on CUDA (speed only; no effect on CPU)")
+    cudnn_benchmark: bool = Field(True, description="cudnn.benchmark on CUDA (speed only; no effect on CPU)")
+    nan_check_every: int = Field(
+        25, ge=1, description="batches between checks of the non-finite-loss flag (kept on the device, so steps "
+        "do not wait for the host); the error names the epoch and the first bad batch")
+
+    @model_validator(mode="after")
+    def _early_stopping_needs_monitor(self) -> "TrainConfig":
+        if self.early_stopping_patience is not None and self.monitor_examples == 0:
+            raise ValueError("early_stopping_patience needs the monitor: set monitor_examples > 0")
+        return self
 
 
 # --- defenses
@@ -367,6 +391,18 @@ class ExperimentConfig(Strict):
     train: TrainConfig
     defenses: dict[str, DefenseConfig]
     evaluation: EvalConfig
+    audit: EvalConfig | None = Field(
+        None, description="a stronger, slower suite (AutoAttack, CW, ATENT-attack, masking checks) run on the last "
+        "checkpoint of the defenses listed in audit_defenses -> audit.json")
+    audit_defenses: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _audit_defenses_exist(self) -> "ExperimentConfig":
+        unknown = [d for d in self.audit_defenses if d not in self.defenses]
+        if unknown:
+            raise ValueError(f"audit_defenses {unknown} are not defenses of this experiment "
+                             f"(allowed: {', '.join(self.defenses)})")
+        return self
 
     def train_config(self, defense: str) -> TrainConfig:
         """The experiment's train section with the defense's overrides applied (validated again)."""
@@ -386,6 +422,8 @@ class Profile(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     data: dict[Literal["mnist", "cifar10"], DataConfig]
     experiments: dict[str, ExperimentConfig]
+    notebooks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-notebook parameters, injected by papermill (notebooks/<name>.py)")
 
     @model_validator(mode="after")
     def _datasets_declared(self) -> "Profile":

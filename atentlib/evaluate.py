@@ -86,19 +86,22 @@ def eps_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Norm, ep
     return rows
 
 
-def _masking(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig) -> dict:
+def _masking(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig, measured: dict) -> dict:
     from .masking import run_masking_checks  # masking builds on this module's helpers
 
     mo = cfg.masking_options
     base = next(a for a in cfg.attacks if a.kind == "pgd" and (mo.attack is None or a.name == mo.attack))
     m = min(mo.n_examples, len(y))
     t0 = time.time()
+    # AutoAttack of the suite on the same examples and threat is reused, not run a second time
+    known = {"autoattack": measured[a.name]["accuracy"] for a in cfg.attacks
+             if a.kind == "autoattack" and a.norm == base.norm and a.eps == base.eps and m == len(y)}
     flags = run_masking_checks(model, x[:m], y[:m], base.norm, base.eps, steps=base.steps,
                                restarts=mo.restarts,
                                more_steps_factor=mo.more_steps_factor, eps_factors=mo.eps_factors,
                                large_eps=mo.large_eps, blackbox=mo.blackbox, square_queries=mo.square_queries,
                                autoattack=mo.autoattack, autoattack_iters=mo.autoattack_iters, tol=mo.tol,
-                               batch_size=cfg.batch_size, seed=cfg.seed)
+                               batch_size=cfg.batch_size, seed=cfg.seed, known=known)
     return {"attack": base.name, "n_examples": m, "passed": all(f["passed"] is not False for f in flags.values()),
             "flags": flags, "seconds": round(time.time() - t0, 1)}
 
@@ -118,15 +121,20 @@ def evaluate_model(model: torch.nn.Module, test: Split, cfg: EvalConfig, device:
                                   "seconds": round(time.time() - t0, 1)}
     if cfg.masking:
         torch.manual_seed(cfg.seed)
-        out["masking"] = _masking(model, x, y, cfg)
+        out["masking"] = _masking(model, x, y, cfg, out["attacks"])
     return out
 
 
+CHECKPOINT_FILES = {"last": "checkpoint.pt", "best": "best.pt"}
+
+
 def evaluate_run(run_dir: Path, test: Split, cfg: EvalConfig, device: torch.device, data_info: dict,
-                 progress: bool = True) -> dict:
-    """Evaluate the last and the best checkpoint of a run folder; write run_dir/eval.json."""
+                 progress: bool = True, checkpoints: tuple[str, ...] = ("last", "best"),
+                 filename: str = "eval.json") -> dict:
+    """Evaluate checkpoints of a run folder (last and best by default); write run_dir/<filename>."""
     result = {"data": data_info, "git_commit": checkpoint.git_commit(), "checkpoints": {}}
-    for which, name in (("last", "checkpoint.pt"), ("best", "best.pt")):
+    for which in checkpoints:
+        name = CHECKPOINT_FILES[which]
         model, spec = load_model(Path(run_dir) / name, device)
         res = evaluate_model(model, test, cfg, device, progress)
         res.update(epoch=spec["epoch"], selected=spec["selected"])
@@ -134,5 +142,5 @@ def evaluate_run(run_dir: Path, test: Split, cfg: EvalConfig, device: torch.devi
         result.setdefault("profile", spec["profile"])
         result.setdefault("experiment", spec["experiment"])
         result.setdefault("defense", spec["defense"])
-    checkpoint.write_json(result, Path(run_dir) / "eval.json")
+    checkpoint.write_json(result, Path(run_dir) / filename)
     return result

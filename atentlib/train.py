@@ -4,12 +4,18 @@
   checkpoint.pt (+ .sha256)  the last epoch: model, optimiser, scheduler, RNG states, history, config
   best.pt (+ .sha256)        the epoch with the best robust accuracy on the monitor examples
   metrics.csv                one row per epoch: loss, natural and robust accuracy on train and test (Figure S1)
-  run.json                   profile, seed, git commit, data used, device, timings
+  run.json                   profile, seed, git commit, data used, device, timings, why training stopped
 A run killed at any point resumes from its last finished epoch and ends with the same numbers as an
 uninterrupted one: the data order is drawn from (seed, epoch), and the RNG states travel in the checkpoint.
+
+Options (TrainConfig): early stopping on the monitor's robust accuracy (PGD-AT(E)), fine-tuning from a verified
+checkpoint (init_from), crop+flip augmentation on the device (atentlib.augment), bf16 autocast, channels_last,
+cudnn.benchmark and torch.compile on CUDA, and several processes under torchrun (atentlib.distributed).
+The loss is checked for NaN/inf on the device and read by the host once every nan_check_every batches.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -23,15 +29,23 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import checkpoint, defenses, models
+from . import augment, checkpoint, defenses, distributed, models
 from .attacks.pgd import pgd
 from .config import ExperimentConfig, Profile, TrainConfig
 from .data import DataBundle, Split, atomic_write_bytes
+from .stopping import NonFiniteWatch, TrainingError, early_stop_reason
 from .threat import Ball, model_mode
 
 
-class TrainingError(RuntimeError):
-    """Training diverged (NaN/inf loss) or cannot continue."""
+# the experiment sections a run's fingerprint covers. Sections that only evaluate (audit, audit_defenses) are left
+# out; `evaluation` stays in only because every run so far was fingerprinted with it. A new section that changes
+# training must be added here.
+FINGERPRINTED_SECTIONS = ("dataset", "model", "threat", "train", "defenses", "evaluation")
+# TrainConfig fields that decide how far a run goes (it may be resumed and taken further) or only how fast it runs
+NOT_FINGERPRINTED = ("epochs", "early_stopping_patience", "compile", "channels_last", "cudnn_benchmark",
+                     "nan_check_every")
+# fields added after runs existed: fingerprinted only when set away from their default, so those runs stay valid
+FINGERPRINTED_IF_SET = ("init_from", "augment", "amp")
 
 
 @dataclass(frozen=True)
@@ -44,10 +58,13 @@ class RunSpec:
     exp: ExperimentConfig
 
     def fingerprint(self) -> str:
-        exp = self.exp.model_dump(mode="json")
-        exp["train"].pop("epochs")  # more epochs may be asked for later: the run resumes and goes on
-        for d in exp["defenses"].values():
-            d.get("train", {}).pop("epochs", None)
+        exp = {k: v for k, v in self.exp.model_dump(mode="json").items() if k in FINGERPRINTED_SECTIONS}
+        for train in [exp["train"]] + [d.get("train", {}) for d in exp["defenses"].values()]:
+            for key in NOT_FINGERPRINTED:
+                train.pop(key, None)
+            for key in FINGERPRINTED_IF_SET:
+                if key in train and train[key] == TrainConfig.model_fields[key].default:
+                    train.pop(key)
         payload = {"experiment": exp, "defense": self.defense}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -58,6 +75,13 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of the training steps: auto = bfloat16 on CUDA and none (float32) elsewhere."""
+    if amp == "bf16" or (amp == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
 
 
 def make_optimizer(model: nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
@@ -127,104 +151,193 @@ def write_metrics_csv(history: list[dict], path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue().encode())
 
 
+def load_init(tc: TrainConfig, device: torch.device) -> tuple[dict | None, dict | None]:
+    """The model weights of tc.init_from (SHA-256 verified) and a record of where they came from."""
+    if tc.init_from is None:
+        return None, None
+    path = Path(tc.init_from)
+    state = checkpoint.load(path, map_location=device)  # CheckpointError if missing, unverifiable or damaged
+    record = {"path": str(path), "sha256": path.with_name(path.name + ".sha256").read_text().strip(),
+              "epoch": state.get("epoch", -1) + 1, "selected": state.get("selected", "last epoch"),
+              "spec": {k: state.get("spec", {}).get(k) for k in ("profile", "experiment", "defense", "model")}}
+    return state["model"], record
+
+
+def train_epoch(model: nn.Module, defense, optimizer: torch.optim.Optimizer, tc: TrainConfig, x: torch.Tensor,
+                y: torch.Tensor, epoch: int, ctx: distributed.Context, amp_dtype: torch.dtype | None,
+                where: str, progress: bool) -> float:
+    """One pass over the training set; returns the mean training loss (over all ranks)."""
+    device, params = x.device, [p for p in model.parameters() if p.requires_grad]
+    n_batches = math.ceil(len(y) / tc.batch_size)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(tc.seed * 100_003 + epoch)).to(device)
+    model.train()
+    loss_sum, seen = torch.zeros((), device=device), torch.zeros((), device=device)
+    watch = NonFiniteWatch(n_batches, device)
+    bar = tqdm(range(n_batches), desc=f"{where} epoch {epoch + 1}/{tc.epochs}", disable=not progress, leave=False)
+    for b in bar:
+        batch = order[b * tc.batch_size:(b + 1) * tc.batch_size]
+        idx = distributed.shard(ctx, batch)
+        xb, yb = augment.apply(tc.augment, x[idx]), y[idx]
+        defense.set_eps_scale(eps_scale(tc, epoch, b, n_batches))
+        optimizer.zero_grad(set_to_none=True)
+        distributed.broadcast_buffers(ctx, model)
+        if len(yb):
+            with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext():
+                out = defense.backward(model, xb, yb, idx)
+            watch.update(out.loss, b)
+            loss_sum += out.loss.float() * len(yb)
+            seen += len(yb)
+        distributed.average_gradients(ctx, params, len(yb) / len(batch))
+        if tc.grad_clip:
+            nn.utils.clip_grad_norm_(params, tc.grad_clip)
+        optimizer.step()
+        if (b + 1) % tc.nan_check_every == 0 or b == n_batches - 1:
+            watch.check(ctx, epoch, b + 1, where)
+            if progress:
+                bar.set_postfix(loss=f"{(loss_sum / seen.clamp(min=1)).item():.3f}")
+    distributed.all_reduce_(ctx, loss_sum)
+    distributed.all_reduce_(ctx, seen)
+    return (loss_sum / seen.clamp(min=1)).item()
+
+
 def fit(profile: Profile, experiment: str, defense_name: str, data: DataBundle, out_dir: Path,
         device: torch.device | None = None, progress: bool = True, log=print) -> list[dict]:
-    """Train (or resume) one run; returns the per-epoch history."""
+    """Train (or resume) one run; returns the per-epoch history. Under torchrun, every rank calls it."""
+    ctx = distributed.init_from_env(profile.device)
+    try:
+        return _fit(profile, experiment, defense_name, data, Path(out_dir), device, progress, log, ctx)
+    finally:
+        distributed.close(ctx)
+
+
+def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log, ctx) -> list[dict]:
     exp = profile.experiment(experiment)
     dcfg = exp.defense(defense_name)
     tc = exp.train_config(defense_name)
     spec = RunSpec(profile.profile, experiment, defense_name, exp)
-    device = device or pick_device(profile.device)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    distributed.check_supported(ctx, dcfg.kind)
+    device = distributed.local_device(ctx, device or pick_device(profile.device))
+    channels_last = device.type == "cuda" and tc.channels_last
+    torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark or (device.type == "cuda" and tc.cudnn_benchmark)
+    amp_dtype = resolve_amp(tc.amp, device)
+    if not ctx.is_main:  # only rank 0 logs and writes files
+        log, progress = (lambda *_: None), False
     ckpt_path = out_dir / "checkpoint.pt"
+    where = f"{experiment}/{defense_name}"
 
     torch.manual_seed(tc.seed)
     num_classes = int(data.train.y.max().item()) + 1
     model = models.build(exp.model, num_classes=num_classes).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, tc)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=tc.lr_milestones, gamma=tc.lr_decay)
     ball = Ball(exp.threat.norm, exp.threat.eps)
     defense = defenses.build(dcfg, ball, model_name=exp.model, num_classes=num_classes, optimizer=optimizer,
                              device=device)
+    init_weights, init_record = load_init(tc, device)
     history: list[dict] = []
-    best_rob, start_epoch = -1.0, 0
+    best_rob, start_epoch, rng, own_rng = -1.0, 0, None, False
 
     if ckpt_path.exists():
         state = checkpoint.load(ckpt_path, map_location=device)
         if state.get("fingerprint") != spec.fingerprint():
             log(f"{ckpt_path}: its parameters differ from the profile's; starting a fresh run")
+        elif (state.get("init_from") or {}).get("sha256") != (init_record or {}).get("sha256"):
+            log(f"{ckpt_path}: its init_from checkpoint has changed since; starting a fresh run")
         else:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             defense.load_state_dict(state["defense"])
             history, best_rob, start_epoch = state["history"], state["best_rob"], state["epoch"] + 1
-            _set_rng_state(state["rng"])
-            log(f"resuming {experiment}/{defense_name} from epoch {start_epoch} of {tc.epochs} ({ckpt_path})")
+            ranks = state.get("rng_ranks", [state["rng"]])
+            own_rng = len(ranks) == ctx.world_size  # else: resumed with another number of processes
+            rng = ranks[ctx.rank] if own_rng else state["rng"]
+            log(f"resuming {where} from epoch {start_epoch} of {tc.epochs} ({ckpt_path})")
+    if init_weights is not None and start_epoch == 0:
+        try:
+            model.load_state_dict(init_weights)
+        except RuntimeError as err:
+            raise TrainingError(f"init_from {tc.init_from}: its weights do not fit model {exp.model!r}: "
+                                f"{err}") from None
+        log(f"{where}: initialised from {tc.init_from} (epoch {init_record['epoch']}); optimiser starts fresh")
+    distributed.broadcast_module(ctx, model)  # one starting point on every rank
+    if rng is not None:
+        _set_rng_state(rng)
+    if ctx.rank > 0 and not own_rng:
+        torch.manual_seed(tc.seed + 7919 * ctx.rank + start_epoch)  # other noise (attack starts) on other ranks
+    train_model = torch.compile(model) if tc.compile else model
 
     x_train, y_train = data.train.x.to(device), data.train.y.to(device)
-    n_batches = math.ceil(len(y_train) / tc.batch_size)
+    if channels_last:
+        x_train = x_train.contiguous(memory_format=torch.channels_last)
     t_run = time.time()
+    stop = early_stop_reason(history, tc.early_stopping_patience)
     for epoch in range(start_epoch, tc.epochs):
+        if stop:
+            break
         t0 = time.time()
-        order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(tc.seed * 100_003 + epoch))
-        model.train()
-        loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
-        bar = tqdm(range(n_batches), desc=f"{defense_name} epoch {epoch + 1}/{tc.epochs}", disable=not progress,
-                   leave=False)
-        for b in bar:
-            idx = order[b * tc.batch_size:(b + 1) * tc.batch_size].to(device)
-            xb, yb = x_train[idx], y_train[idx]
-            defense.set_eps_scale(eps_scale(tc, epoch, b, n_batches))
-            optimizer.zero_grad(set_to_none=True)
-            out = defense.backward(model, xb, yb, idx)
-            if not torch.isfinite(out.loss):
-                raise TrainingError(f"{experiment}/{defense_name}: loss is {out.loss.item()} at epoch {epoch + 1}, "
-                                    f"batch {b + 1} of {n_batches}; lower the learning rate or check the data")
-            if tc.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            optimizer.step()
-            loss_sum += out.loss * len(yb)
-            seen += len(yb)
-            if b % 10 == 0 or b == n_batches - 1:
-                bar.set_postfix(loss=f"{(loss_sum / seen).item():.3f}")
+        train_loss = train_epoch(train_model, defense, optimizer, tc, x_train, y_train, epoch, ctx, amp_dtype,
+                                 where, progress)
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         train_seconds = time.time() - t0
         n_mon = min(tc.monitor_examples, len(data.test))
         row = {"epoch": epoch + 1, "lr": lr, "eps_scale": defense.eps_scale,
-               "train_loss": round((loss_sum / max(1, seen)).item(), 5), "seconds": round(train_seconds, 2)}
-        if n_mon > 0:
+               "train_loss": round(train_loss, 5), "seconds": round(train_seconds, 2)}
+        if n_mon > 0 and ctx.is_main:
             te_nat, te_rob = _monitor(model, data.test, n_mon, ball, tc, device)
             tr_nat, tr_rob = _monitor(model, data.train, n_mon, ball, tc, device)
             row.update(train_natural=tr_nat, train_robust=tr_rob, test_natural=te_nat, test_robust=te_rob)
         history.append(row)
+        stop = distributed.broadcast_object(ctx, early_stop_reason(history, tc.early_stopping_patience))
+        rngs = distributed.gather_objects(ctx, _rng_state())
+        if not ctx.is_main:
+            continue
         is_best = n_mon > 0 and row["test_robust"] > best_rob
         if is_best:
             best_rob = row["test_robust"]
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "defense": defense.state_dict(), "epoch": epoch,
-                 "history": history, "best_rob": best_rob, "rng": _rng_state(), "fingerprint": spec.fingerprint(),
+                 "history": history, "best_rob": best_rob, "rng": rngs[0], "fingerprint": spec.fingerprint(),
                  "spec": {"profile": spec.profile, "experiment": experiment, "defense": defense_name,
                           "model": exp.model, "num_classes": num_classes,
                           "config": exp.model_dump(mode="json")}}
+        if ctx.enabled:
+            state["rng_ranks"] = rngs
+        if init_record is not None:
+            state["init_from"] = init_record
         if is_best or not (out_dir / "best.pt").exists():
             checkpoint.save({**state, "selected": "best robust monitor accuracy"}, out_dir / "best.pt")
         checkpoint.save(state, ckpt_path)
         write_metrics_csv(history, out_dir / "metrics.csv")
-        log(f"{experiment}/{defense_name} epoch {epoch + 1}/{tc.epochs}: " +
+        log(f"{where} epoch {epoch + 1}/{tc.epochs}: " +
             ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items() if k != "epoch"))
+    stop = stop if len(history) < tc.epochs else None  # a stop at the last epoch is the end of training
+    if stop:
+        log(f"{where}: {stop}")
+    if ctx.is_main:
+        _write_run_json(profile, experiment, defense_name, data, out_dir, device, tc, dcfg, spec, history, stop,
+                        init_record, amp_dtype, ctx, time.time() - t_run)
+    return history
 
+
+def _write_run_json(profile, experiment, defense_name, data, out_dir, device, tc, dcfg, spec, history, stop,
+                    init_record, amp_dtype, ctx, seconds) -> None:
     write_metrics_csv(history, out_dir / "metrics.csv")
+    rob = [h.get("test_robust", -1.0) for h in history]
+    stopped = {"reason": "early_stopping" if stop else "epochs_completed", "detail": stop or
+               f"trained {len(history)} of {tc.epochs} epochs", "epochs_trained": len(history),
+               "best_epoch": (max(range(len(rob)), key=rob.__getitem__) + 1) if history and max(rob) >= 0 else None}
     checkpoint.write_json({
         "profile": profile.profile, "experiment": experiment, "defense": defense_name, "seed": tc.seed,
         "git_commit": checkpoint.git_commit(), "device": str(device), "torch": torch.__version__,
-        "data": data.info, "epochs": tc.epochs, "seconds_this_session": round(time.time() - t_run, 1),
+        "data": data.info, "epochs": tc.epochs, "stopped": stopped, "seconds_this_session": round(seconds, 1),
         "seconds_per_epoch": [h["seconds"] for h in history], "fingerprint": spec.fingerprint(),
+        "init_from": init_record, "world_size": ctx.world_size, "amp": str(amp_dtype or torch.float32),
         "defense_config": dcfg.model_dump(mode="json"), "train_config": tc.model_dump(mode="json"),
     }, out_dir / "run.json")
-    return history
 
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
