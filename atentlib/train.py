@@ -37,10 +37,9 @@ from .stopping import NonFiniteWatch, TrainingError, early_stop_reason
 from .threat import Ball, model_mode
 
 
-# the experiment sections a run's fingerprint covers. Sections that only evaluate (audit, audit_defenses) are left
-# out; `evaluation` stays in only because every run so far was fingerprinted with it. A new section that changes
-# training must be added here.
-FINGERPRINTED_SECTIONS = ("dataset", "model", "threat", "train", "defenses", "evaluation")
+# the experiment sections a run's fingerprint covers: what changes its training. Evaluation suites and the other
+# defenses of the experiment are left out, so adding an attack or a defense never restarts a finished run.
+FINGERPRINTED_SECTIONS = ("dataset", "model", "threat", "train", "defenses")
 # TrainConfig fields that decide how far a run goes (it may be resumed and taken further) or only how fast it runs
 NOT_FINGERPRINTED = ("epochs", "early_stopping_patience", "compile", "channels_last", "cudnn_benchmark",
                      "nan_check_every")
@@ -59,6 +58,7 @@ class RunSpec:
 
     def fingerprint(self) -> str:
         exp = {k: v for k, v in self.exp.model_dump(mode="json").items() if k in FINGERPRINTED_SECTIONS}
+        exp["defenses"] = {self.defense: exp["defenses"][self.defense]}
         for train in [exp["train"]] + [d.get("train", {}) for d in exp["defenses"].values()]:
             for key in NOT_FINGERPRINTED:
                 train.pop(key, None)
@@ -243,6 +243,8 @@ def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log
         state = checkpoint.load(ckpt_path, map_location=device)
         if state.get("fingerprint") != spec.fingerprint():
             log(f"{ckpt_path}: its parameters differ from the profile's; starting a fresh run")
+        elif state["epoch"] + 1 > tc.epochs:
+            log(f"{ckpt_path} has {state['epoch'] + 1} epochs, more than the {tc.epochs} asked for; starting a fresh run")
         elif (state.get("init_from") or {}).get("sha256") != (init_record or {}).get("sha256"):
             log(f"{ckpt_path}: its init_from checkpoint has changed since; starting a fresh run")
         else:

@@ -4,7 +4,6 @@ resolves to float32 on the CPU, the NaN check still names the epoch and batch, a
 fingerprints of existing runs unchanged."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -187,33 +186,20 @@ def test_nan_loss_still_stops_with_epoch_and_batch(smoke_profile_path, tmp_path,
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
-NEW_OPTIONS = set(TrainConfig.model_fields) - {"epochs", "batch_size", "optimizer", "lr_milestones", "lr_decay",
-                                               "eps_warmup_epochs", "monitor_examples", "monitor_pgd_steps", "seed",
-                                               "grad_clip"}
-
-
-def _legacy_fingerprint(spec: RunSpec) -> str:
-    """RunSpec.fingerprint as it was before the engine options and the evaluation-only sections existed."""
-    exp = {k: v for k, v in spec.exp.model_dump(mode="json").items()
-           if k in ("dataset", "model", "threat", "train", "defenses", "evaluation")}
-    exp["train"].pop("epochs")
-    for k in NEW_OPTIONS:
-        exp["train"].pop(k)
-    for d in exp["defenses"].values():
-        d.get("train", {}).pop("epochs", None)
-    payload = {"experiment": exp, "defense": spec.defense}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@pytest.mark.parametrize("name", ["smoke", "quick", "paper"])
-def test_default_options_keep_existing_fingerprints(name):
-    prof = load_profile(name)
-    for e, exp in prof.experiments.items():
-        if exp.train.model_fields_set & NEW_OPTIONS:
-            continue  # an experiment that sets the new options has no runs from before them to keep
-        for d in exp.defenses:
-            spec = RunSpec(prof.profile, e, d, exp)
-            assert spec.fingerprint() == _legacy_fingerprint(spec), (name, e, d)
+def test_fingerprint_ignores_evaluation_and_other_defenses():
+    """Adding an attack, an audit or another defense to an experiment must not restart its finished runs."""
+    exp = load_profile("quick").experiment("mnist_linf")
+    before = RunSpec("quick", "mnist_linf", "atent_linf", exp).fingerprint()
+    raw = exp.model_dump(mode="json")
+    raw["evaluation"]["attacks"] = raw["evaluation"]["attacks"][:1]
+    raw["audit"] = None
+    raw["audit_defenses"] = []
+    raw["defenses"]["trades_new"] = {"kind": "trades"}
+    raw["defenses"]["pgd_at"]["steps"] = 3
+    changed = type(exp).model_validate(raw)
+    assert RunSpec("quick", "mnist_linf", "atent_linf", changed).fingerprint() == before
+    raw["defenses"]["atent_linf"]["K"] = 3
+    assert RunSpec("quick", "mnist_linf", "atent_linf", type(exp).model_validate(raw)).fingerprint() != before
 
 
 def test_fingerprint_follows_what_changes_results(smoke_profile_path, tmp_path):
