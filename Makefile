@@ -33,8 +33,11 @@ test: $(STAMP)
 test-all: $(STAMP)
 	python -m pytest -q -p no:cacheprovider
 
+# timings on synthetic tensors; results in bench/results/*.json feed the Table S4 notebook (see bench/README.md)
 bench: $(STAMP)
 	python bench/bench_atent_vs_pgd.py
+	python bench/bench_attacks.py
+	python bench/bench_certify.py
 
 # JupyterLab on the repository root, opening the start-here notebook. notebooks/*.py open as notebooks: jupytext's
 # contents manager reads them, and tools/jupyter/labconfig makes "Jupytext Notebook" the default viewer of .py

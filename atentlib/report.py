@@ -56,15 +56,19 @@ def beside_paper(ours: pd.DataFrame, table: str, profile: str, checkpoint: str =
     return out
 
 
-def write_table(df: pd.DataFrame, name: str, out_dir: Path, profile: str, caption: str) -> tuple[Path, Path]:
-    """df -> out_dir/name.csv and name.md (the Markdown opens with the caption and the profile)."""
+def write_table(df: pd.DataFrame, name: str, out_dir: Path, profile: str, caption: str,
+                note: str | None = None) -> tuple[Path, Path]:
+    """df -> out_dir/name.csv and name.md (the Markdown opens with the caption and the profile, and ends with
+    `note`; by default, outside the paper profile, a note that the numbers are not a reproduction)."""
     out_dir = Path(out_dir)
     csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
     atomic_write_bytes(csv_path, df.to_csv().encode())
     md = f"**{caption}** — profile: `{profile}`\n\n{df.to_markdown(floatfmt='.2f')}\n"
-    if profile != "paper":
-        md += (f"\nColumns marked ({profile}) come from the {profile} profile: reduced data and epochs, not a "
-               "reproduction of the paper's numbers, which are shown beside them for reference.\n")
+    if note is None and profile != "paper":
+        note = (f"Columns marked ({profile}) come from the {profile} profile: reduced data and epochs, not a "
+                "reproduction of the paper's numbers, which are shown beside them for reference.")
+    if note:
+        md += f"\n{note}\n"
     atomic_write_bytes(md_path, md.encode())
     return csv_path, md_path
 

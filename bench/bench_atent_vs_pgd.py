@@ -1,86 +1,120 @@
-"""Benchmark: one ATENT-linf training step over one PGD-AT step at the same K, measured side by side.
+"""Benchmark: one ATENT training step over one PGD-AT step at the same K, and over K+1 plain passes, l2 and linf.
 
-SYNTHETIC inputs (random tensors of MNIST's shape) are used: this measures time only, no accuracy.
-Both steps are timed interleaved in the same process, so machine load affects them alike; the reported
-number is the ratio of medians. Writes bench/results/atent_vs_pgd.json.
+SYNTHETIC inputs (random tensors of the model's input shape) are used: this measures time only, no accuracy.
+For each norm and each K, four things are timed interleaved in one process (round after round, the order
+rotating), so machine load affects them alike; every reported ratio is a ratio of MEDIANS:
 
-    python bench/bench_atent_vs_pgd.py [--K 10] [--batch 128] [--repeats 15]
+  pgd_at       one PGD-AT step: K PGD steps (x-gradient only, model in eval mode) + the final scoring forward
+               of atentlib.attacks.pgd + one forward-backward for the weights (atentlib.defenses.PGDAT)
+  atent        one ATENT step with the default mu_grad_cutoff = 0.02 (only the last two iterates, > 99% of mu's
+               weight, add weight-gradients): K + 1 forward-backward passes (atentlib.samplers)
+  atent_exact  the same with mu_grad_cutoff = 0: the exact gradient of mu (every iterate adds its
+               weight-gradient, so every pass also back-propagates into the weights)
+  plain_K+1    K + 1 plain forward-backward passes computing both input- and weight-gradients (the unit of cost)
+
+Targets at K = 10 (printed beside the numbers): ATENT / PGD-AT <= 1.05 and ATENT / (K+1 passes) <= 1.2.
+Writes bench/results/atent_vs_pgd.json.
+
+    python bench/bench_atent_vs_pgd.py [--norm linf l2] [--K 5 10 40] [--batch 128] [--repeats 15]
+    python bench/bench_atent_vs_pgd.py --norm linf --K 1 --batch 4 --repeats 1 --warmup 0   # smoke
 """
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import statistics
-import time
-from pathlib import Path
 
-import torch
+from common import (INPUTS, add_common_args, add_engine_args, default_ball_eps, engine_options, interleaved,
+                    medians, prepare, start, summarize, synthetic_batch, target_note, write_result)
 
-from atentlib import defenses, models
-from atentlib.config import AtentLinfDefense, PgdAtDefense
-from atentlib.threat import Ball
+import torch  # noqa: E402
 
+from atentlib import defenses, models  # noqa: E402
+from atentlib.config import AtentL2Defense, AtentLinfDefense, PgdAtDefense  # noqa: E402
+from atentlib.threat import Ball  # noqa: E402
 
-def time_step(defense, model, x, y) -> float:
-    t0 = time.perf_counter()
-    model.zero_grad(set_to_none=True)
-    defense.backward(model, x, y, None)
-    return time.perf_counter() - t0
+TARGETS = {"K": 10, "atent_over_pgd_at": 1.05, "atent_over_K+1_passes": 1.2}
 
 
-def plain_passes(model, x, y, n) -> float:
-    """n forward-backward passes that compute both input- and weight-gradients (the unit of cost)."""
-    t0 = time.perf_counter()
-    for _ in range(n):
-        xr = x.clone().requires_grad_(True)
-        torch.nn.functional.cross_entropy(model(xr), y).backward()
-    return time.perf_counter() - t0
+def build_variants(norm: str, K: int, eps: float) -> dict:
+    """PGD-AT, ATENT and exact-mu ATENT at the same K and in the same ball (radius eps)."""
+    ball = Ball(norm, eps)
+    pgd_step = 2.5 * eps / K  # Madry et al.'s rule: K steps can cross the ball
+    pgd_at = defenses.build(PgdAtDefense(kind="pgd_at", steps=K, step_size=pgd_step), ball)
+    if norm == "linf":
+        def atent_cfg(cutoff: float):
+            return AtentLinfDefense(kind="atent_linf", K=K, step_size=pgd_step, radius=eps, mu_grad_cutoff=cutoff)
+    else:
+        def atent_cfg(cutoff: float):  # Table S1: eta' = 2 eps / K; projected on the same l2 ball as PGD
+            return AtentL2Defense(kind="atent_l2", K=K, step_size=2 * eps / K, radius=eps, mu_grad_cutoff=cutoff)
+    return {"pgd_at": pgd_at, "atent": defenses.build(atent_cfg(0.02), ball),
+            "atent_exact": defenses.build(atent_cfg(0.0), ball)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--K", type=int, nargs="+", default=[10])
+    ap.add_argument("--norm", nargs="+", choices=["linf", "l2"], default=["linf", "l2"])
+    ap.add_argument("--K", type=int, nargs="+", default=[5, 10, 40], help="steps per batch (default 5 10 40)")
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--model", default="smallcnn")
-    ap.add_argument("--out", default="bench/results/atent_vs_pgd.json")
-    args = ap.parse_args()
-    torch.manual_seed(0)
-    model = models.build(args.model)
-    x, y = torch.rand(args.batch, 1, 28, 28), torch.randint(0, 10, (args.batch,))
-    ball = Ball("linf", 0.3)
+    ap.add_argument("--model", default="smallcnn", help="an atentlib.models name (default smallcnn, MNIST shape)")
+    add_common_args(ap, "atent_vs_pgd.json", repeats=15)
+    add_engine_args(ap)
+    args = ap.parse_args(argv)
+    device, load0 = start(args)
+    prep = prepare(models.build(args.model), device, engine_options(args))
+    model = prep.model
+    x, y = synthetic_batch(args.model, args.batch, device, seed=args.seed)
+    x = prep.inputs(x)
+
+    def step(defense):
+        def run():
+            model.zero_grad(set_to_none=True)
+            with prep.autocast(device):
+                defense.backward(model, x, y, None)
+        return run
+
+    def plain(n):
+        def run():
+            model.zero_grad(set_to_none=True)
+            for _ in range(n):
+                xr = x.clone().requires_grad_(True)
+                with prep.autocast(device):
+                    loss = torch.nn.functional.cross_entropy(model(xr), y)
+                loss.backward()
+        return run
+
     results = []
-    for K in args.K:
-        variants = {
-            "pgd_at": defenses.build(PgdAtDefense(kind="pgd_at", steps=K, step_size=0.04), ball),
-            "atent_linf": defenses.build(AtentLinfDefense(kind="atent_linf", K=K, step_size=0.04), ball),
-            "atent_linf_exact": defenses.build(
-                AtentLinfDefense(kind="atent_linf", K=K, step_size=0.04, mu_grad_cutoff=0.0), ball),
-        }
-        times: dict[str, list[float]] = {k: [] for k in [*variants, "plain_K+1"]}
-        for name, d in variants.items():  # warm-up
-            time_step(d, model, x, y)
-        for _ in range(args.repeats):
-            for name, d in variants.items():
-                times[name].append(time_step(d, model, x, y))
-            times["plain_K+1"].append(plain_passes(model, x, y, K + 1))
-        med = {k: statistics.median(v) for k, v in times.items()}
-        row = {"K": K, "median_seconds": med,
-               "atent_over_pgd_at": med["atent_linf"] / med["pgd_at"],
-               "atent_exact_over_pgd_at": med["atent_linf_exact"] / med["pgd_at"],
-               "atent_over_K+1_passes": med["atent_linf"] / med["plain_K+1"]}
-        results.append(row)
-        print(f"K={K}: ATENT/PGD-AT = {row['atent_over_pgd_at']:.3f} (target <= 1.05), "
-              f"exact-mu ATENT/PGD-AT = {row['atent_exact_over_pgd_at']:.3f}, "
-              f"ATENT/(K+1 passes) = {row['atent_over_K+1_passes']:.3f} (target <= 1.2); "
-              f"medians: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in med.items()))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": "cpu", "machine": platform.processor() or platform.machine(),
-                               "threads": torch.get_num_threads(), "model": args.model, "batch": args.batch,
-                               "inputs": "synthetic random tensors (timing only)", "results": results}, indent=2))
-    print(f"wrote {out}")
+    print(f"{INPUTS}; model {args.model}, batch {args.batch}, device {device}, dtype {prep.dtype}, "
+          f"{torch.get_num_threads()} threads, {args.repeats} interleaved repeats; ratios of medians")
+    for norm in args.norm:
+        eps = default_ball_eps(args.model, norm)
+        for K in args.K:
+            fns = {name: step(d) for name, d in build_variants(norm, K, eps).items()}
+            fns["plain_K+1"] = plain(K + 1)
+            times = interleaved(fns, args.repeats, device, warmup=args.warmup)
+            med = medians(times)
+            row = {"norm": norm, "K": K, "eps": eps, "median_seconds": med, "timings": summarize(times),
+                   "atent_over_pgd_at": med["atent"] / med["pgd_at"],
+                   "atent_exact_over_pgd_at": med["atent_exact"] / med["pgd_at"],
+                   "atent_over_K+1_passes": med["atent"] / med["plain_K+1"],
+                   "atent_exact_over_K+1_passes": med["atent_exact"] / med["plain_K+1"],
+                   "pgd_at_over_K+1_passes": med["pgd_at"] / med["plain_K+1"]}
+            row["meets_targets"] = (row["atent_over_pgd_at"] <= TARGETS["atent_over_pgd_at"]
+                                    and row["atent_over_K+1_passes"] <= TARGETS["atent_over_K+1_passes"])
+            results.append(row)
+            tag = " (targets are stated at K=10)" if K != TARGETS["K"] else ""
+            print(f"{norm} K={K}{tag}: ATENT/PGD-AT = {target_note(row['atent_over_pgd_at'], 1.05)}, "
+                  f"ATENT/(K+1 passes) = {target_note(row['atent_over_K+1_passes'], 1.2)}; exact-mu: "
+                  f"ATENT/PGD-AT = {row['atent_exact_over_pgd_at']:.3f}, "
+                  f"ATENT/(K+1) = {row['atent_exact_over_K+1_passes']:.3f}; medians: "
+                  + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in med.items()))
+    payload = {"model": args.model, "batch": args.batch, "repeats": args.repeats, "warmup": args.warmup,
+               "engine": prep.record(), "targets": TARGETS,
+               "variants": {"pgd_at": "PGD-AT step (K x-gradient passes + scoring forward + 1 weight pass)",
+                            "atent": "ATENT step, mu_grad_cutoff = 0.02 (default)",
+                            "atent_exact": "ATENT step, mu_grad_cutoff = 0 (exact gradient of mu)",
+                            "plain_K+1": "K+1 plain forward-backward passes (input and weight gradients)"},
+               "results": results}
+    write_result("atent_vs_pgd", device, load0, payload, args.out)
+    return payload
 
 
 if __name__ == "__main__":

@@ -1,0 +1,139 @@
+"""The benchmarks (bench/) run in their smallest mode on the CPU and write valid JSON with the expected keys; the
+Table S4 notebook turns such JSON into its tables, figure and metrics, with "pending" where no GPU run exists.
+
+Every timing here is a smoke run on synthetic tensors: the tests check plumbing, never speed."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from atentlib import notebook
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+SYNTHETIC = "synthetic random tensors (timing only)"
+ENV_KEYS = {"bench", "inputs", "device", "device_name", "torch", "threads", "loadavg_start", "time_utc"}
+
+
+def _load(name: str):
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))  # the benches import their shared helpers as `common`
+    spec = importlib.util.spec_from_file_location(f"bench_{name}_under_test", BENCH / f"bench_{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("bench-results")
+
+
+def _run(name: str, argv: list[str], out: Path) -> dict:
+    _load(name).main([*argv, "--device", "cpu", "--warmup", "0", "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert ENV_KEYS <= set(record), ENV_KEYS - set(record)
+    assert record["inputs"] == SYNTHETIC and record["device"] == "cpu" and record["threads"] >= 1
+    return record
+
+
+def test_atent_vs_pgd(bench_dir):
+    rec = _run("atent_vs_pgd", ["--norm", "linf", "l2", "--K", "1", "2", "--batch", "2", "--repeats", "1"],
+               bench_dir / "atent_vs_pgd.json")
+    assert rec["targets"] == {"K": 10, "atent_over_pgd_at": 1.05, "atent_over_K+1_passes": 1.2}
+    assert [(r["norm"], r["K"]) for r in rec["results"]] == [("linf", 1), ("linf", 2), ("l2", 1), ("l2", 2)]
+    for r in rec["results"]:
+        assert set(r["median_seconds"]) == {"pgd_at", "atent", "atent_exact", "plain_K+1"}
+        assert all(v > 0 for v in r["median_seconds"].values())
+        for key in ("atent_over_pgd_at", "atent_exact_over_pgd_at", "atent_over_K+1_passes"):
+            assert r[key] > 0
+        assert r["atent_over_pgd_at"] == pytest.approx(r["median_seconds"]["atent"] / r["median_seconds"]["pgd_at"])
+
+
+def test_attacks(bench_dir):
+    rec = _run("attacks", ["--model", "smallcnn", "--norm", "linf", "l2", "--batch", "2", "--steps", "1",
+                           "--repeats", "1"], bench_dir / "attacks.json")
+    for r in rec["results"]:
+        assert "ours" in r["median_seconds"]
+        for lib in ("torchattacks", "foolbox"):  # timed when installed, else reported as missing
+            assert lib in r["median_seconds"] or lib in r["missing"]
+        for name, check in r["checks"].items():
+            assert check["in_ball"] and check["in_box"], (r["norm"], name, check)
+        if "torchattacks" in r["median_seconds"]:
+            assert r["ours_over_torchattacks_throughput"] > 0 and isinstance(r["meets_target"], bool)
+
+
+def test_certify(bench_dir):
+    rec = _run("certify", ["--inputs", "2", "--n0", "2", "--n", "4", "--repeats", "1"], bench_dir / "certify.json")
+    assert rec["noisy_images_each"] == 2 * (2 + 4)
+    assert set(rec["median_seconds"]) == {"certify", "plain"} and rec["certify_over_plain"] > 0
+
+
+def test_epoch_time(bench_dir):
+    rec = _run("epoch_time", ["--steps", "1", "--batch", "2", "--K", "1", "--attack-steps", "1",
+                              "--defenses", "atent", "pgd_at"], bench_dir / "epoch_time.json")
+    assert rec["mode"].startswith("smoke") and "extrapolat" in rec["extrapolation"]
+    assert {(r["config"], r["defense"], r["K"]) for r in rec["results"]} == {
+        (c, d, 1) for c in ("linf_wrn34_10", "l2_resnet20") for d in ("atent", "pgd_at")}
+    for r in rec["results"]:
+        assert r["steps_per_epoch"] == 25_000 and r["epoch_seconds_extrapolated"] and not r["paper_setup"]
+        assert r["epoch_seconds"] == pytest.approx(r["median_step_seconds"] * 25_000)
+        assert r["dtype"] == "float32" and r["peak_memory_bytes"] is None  # CPU: no autocast, no GPU memory
+    assert rec["configs"]["l2_resnet20"]["ratios"]["atent_over_pgd_at_K1"] > 0
+
+
+def _fake_gpu_epoch(cpu_record: dict) -> dict:
+    """A FABRICATED GPU record (test fixture, numbers made up) holding only the l2 configuration at the paper's
+    set-up, so that one notebook run shows filled l2 rows and pending linf rows."""
+    rows = [{"config": "l2_resnet20", "norm": "l2", "model": "resnet20", "defense": d, "K": K, "batch": 256,
+             "steps_per_epoch": 196, "measured_steps": 5, "median_step_seconds": s, "epoch_seconds": s * 196,
+             "epoch_seconds_extrapolated": True, "paper_setup": True, "peak_memory_bytes": 3 * 2**30,
+             "dtype": "bfloat16"} for d, K, s in (("atent", 10, 0.5), ("atent", 5, 0.27), ("pgd_at", 10, 0.45))]
+    return {**cpu_record, "device": "cuda", "device_name": "TEST GPU (fabricated fixture)", "mode": "measured",
+            "configs": {"l2_resnet20": {"norm": "l2", "batch": 256, "ratios": {"atent_over_pgd_at_K10": 0.5 / 0.45}}},
+            "results": rows}
+
+
+def _params(bench: Path, out: Path) -> dict:
+    return {"profile": "smoke", "bench_dir": str(bench), "figures_dir": str(out / "figures"),
+            "tables_dir": str(out / "tables"), "metrics_dir": str(out / "metrics")}
+
+
+def test_tableS4_notebook(bench_dir, tmp_path):
+    """Runs after the benches above (same module): their JSON plus a fabricated GPU epoch record."""
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "atent_vs_pgd.json").write_text((bench_dir / "atent_vs_pgd.json").read_text())
+    cpu_epoch = json.loads((bench_dir / "epoch_time.json").read_text())
+    (bench / "epoch_time.json").write_text(json.dumps(_fake_gpu_epoch(cpu_epoch)))
+    notebook.execute("tableS4_time_per_epoch", _params(bench, tmp_path), build_dir=tmp_path / "build")
+
+    table = pd.read_csv(tmp_path / "tables" / "tableS4_time_per_epoch.csv", index_col="setting")
+    assert table.loc["l2 / ATENT K=10", "paper s/epoch"] == 282 and table.loc["linf / PGD-AT", "paper s/epoch"] == 615
+    assert float(table.loc["l2 / ATENT K=10", "ours s/epoch"]) == pytest.approx(98.0)
+    assert table.loc["l2 / ATENT K=10", "our device"] == "TEST GPU (fabricated fixture)"
+    assert table.loc["linf / ATENT K=10", "ours s/epoch"] == "pending (no GPU run yet)"
+    assert table.loc["l2 / TRADES", "ours s/epoch"] == "pending (no GPU run yet)"
+    ratios = pd.read_csv(tmp_path / "tables" / "tableS4_atent_over_pgd.csv", index_col="norm")
+    assert ratios.loc["l2", "paper (TITAN, epoch)"] == 1.17 and ratios.loc["linf", "paper (TITAN, epoch)"] == 1.83
+    assert ratios.loc["linf", "ours, epoch (GPU)"] == "pending (no GPU run yet)"
+    assert float(ratios.loc["l2", "ours, epoch (GPU)"]) == pytest.approx(1.111, abs=1e-3)
+    metrics = json.loads((tmp_path / "metrics" / "tableS4_time_per_epoch.json").read_text())
+    assert metrics["profile"] == "smoke" and metrics["inputs"] == SYNTHETIC
+    assert metrics["paper_atent_over_pgd_at"] == {"l2": 1.165, "linf": 1.834}
+    assert metrics["ours_atent_over_pgd_at_epoch"]["linf"] is None
+    assert set(metrics["atent_step_linear_fit"]) == {"l2", "linf"}  # K = 1, 2 from the step bench above
+    for ext in ("png", "pdf"):
+        assert (tmp_path / "figures" / f"tableS4_time_per_step.{ext}").stat().st_size > 5000
+
+
+def test_tableS4_notebook_without_results(tmp_path):
+    """No bench results at all: the notebook still runs and every 'ours' cell is pending."""
+    notebook.execute("tableS4_time_per_epoch", _params(tmp_path / "empty", tmp_path), build_dir=tmp_path / "build")
+    table = pd.read_csv(tmp_path / "tables" / "tableS4_time_per_epoch.csv", index_col="setting")
+    assert (table["ours s/epoch"] == "pending (no GPU run yet)").all()
+    assert json.loads((tmp_path / "metrics" / "tableS4_time_per_epoch.json").read_text())["epoch_pending"] is True
