@@ -103,7 +103,7 @@ for i, d in enumerate(defenses):
 ax.set_ylim(0, 100)
 ax.set_ylabel("accuracy (%)")
 ax.set_title(f"MNIST linf, eps = 0.3 ({label} profile)")
-ax.legend(loc="lower right", fontsize=8)
+ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
 report.save_figure(fig, "table2_mnist_linf", figures_dir, label)
 plt.show()
 
