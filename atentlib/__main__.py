@@ -71,6 +71,29 @@ def cmd_evaluate(args) -> None:
                             for k, f in m["flags"].items()))
 
 
+def cmd_attack(args) -> None:
+    """Any checkpoint under a named suite of the profile (the experiment is read from the checkpoint)."""
+    from .checkpoint import write_json
+    from .evaluate import evaluate_model
+    from .train import load_model, pick_device
+
+    profile = load_profile(args.profile)
+    device = pick_device(profile.device)
+    model, spec = load_model(Path(args.checkpoint), device)
+    exp = profile.experiment(spec["experiment"])
+    suite = {"evaluation": exp.evaluation, "audit": exp.audit}[args.suite]
+    if suite is None:
+        raise ProfileError(f"--suite {args.suite}: experiment {spec['experiment']!r} of profile {profile.profile!r} "
+                           "has no such section")
+    bundle = _data(profile, exp.dataset)
+    res = evaluate_model(model, bundle.test, suite, device, progress=not args.no_progress)
+    res.update(checkpoint=str(args.checkpoint), epoch=spec["epoch"], suite=args.suite, data=bundle.info)
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(f".{args.suite}.json")
+    write_json(res, out)
+    accs = ", ".join(f"{k} {v['accuracy']:.2f}" for k, v in res["attacks"].items())
+    print(f"{args.checkpoint} (epoch {spec['epoch']}): natural {res['natural']:.2f}, {accs} -> {out}")
+
+
 def cmd_notebook(args) -> None:
     import yaml
 
@@ -103,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--suite", choices=["evaluation", "audit"], default="evaluation",
                    help="evaluation: the profile's main suite on the last and best checkpoints -> eval.json; "
                         "audit: the stronger suite (AutoAttack, masking checks) on the last checkpoint -> audit.json")
+    p = sub.add_parser("attack", parents=[common], help="attack any checkpoint with a suite of the profile")
+    p.add_argument("checkpoint", help="a checkpoint file (e.g. runs/quick/mnist_linf/pgd_at/best.pt)")
+    p.add_argument("--suite", choices=["evaluation", "audit"], default="evaluation")
+    p.add_argument("--out", help="JSON path (default: beside the checkpoint, <name>.<suite>.json)")
+    p.set_defaults(func=cmd_attack)
     p = sub.add_parser("notebook", parents=[common], help="execute notebooks/NAME.py with papermill")
     p.add_argument("name", help="notebook name (file stem in notebooks/)")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),

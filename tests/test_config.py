@@ -69,3 +69,12 @@ def test_cli_bad_profile_exits_2_with_message():
                           "mnist_linf", "--defense", "sgd"], capture_output=True, text=True)
     assert out.returncode == 2
     assert "unknown profile 'nope'" in out.stderr and "quick" in out.stderr
+
+
+def test_cli_attack_refuses_a_damaged_checkpoint(tmp_path):
+    bad = tmp_path / "x.pt"
+    bad.write_bytes(b"not a checkpoint")
+    (tmp_path / "x.pt.sha256").write_text("0" * 64 + "\n")
+    out = subprocess.run([sys.executable, "-m", "atentlib", "attack", str(bad), "--profile", "smoke"],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "corrupted or truncated" in out.stderr

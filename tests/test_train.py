@@ -100,3 +100,17 @@ def test_sigkill_then_resume_gives_the_same_metrics(smoke_profile_path, tmp_path
     sa = checkpoint.load(run_dirs["straight"] / "checkpoint.pt")["model"]
     sb = checkpoint.load(run_dirs["killed"] / "checkpoint.pt")["model"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_cli_attack_evaluates_any_checkpoint(smoke_runs, smoke_profile_path, tmp_path):
+    ckpt = smoke_runs / "smoke" / "mnist_linf" / "pgd_at" / "best.pt"
+    out = tmp_path / "best.eval.json"
+    res = subprocess.run([sys.executable, "-m", "atentlib", "attack", str(ckpt), "--profile", str(smoke_profile_path),
+                          "--out", str(out), "--no-progress"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert res.returncode == 0, res.stderr
+    import json
+
+    got = json.loads(out.read_text())
+    assert set(got["attacks"]) == {"pgd20", "pgd40"} and 0 <= got["natural"] <= 100
+    assert got["suite"] == "evaluation" and got["checkpoint"] == str(ckpt)
