@@ -12,14 +12,27 @@ __all__ = ["SgdDefense", "PgdAtDefense", "AtentLinfDefense", "AtentL2Defense", "
            "MmaDefense", "ActDefense", "EntropySgdDefense", "DefenseConfig"]
 
 
-class SgdDefense(Strict):
-    """Plain empirical risk minimisation."""
+class _DefenseBase(Strict):
+    """Every defense may override the experiment's train section (e.g. its own lr or epochs)."""
 
-    kind: Literal["sgd"]
     train: dict[str, Any] = Field(default_factory=dict, description="overrides of the experiment's train section")
 
 
-class PgdAtDefense(Strict):
+class _PgdCrafted(_DefenseBase):
+    """Defenses whose x' comes from PGD in the experiment's ball from x + start_std * N(0, I)."""
+
+    steps: int = Field(10, ge=1, description="PGD steps (CIFAR 10, MNIST 40)")
+    step_size: float = Field(0.007, gt=0, description="PGD step (CIFAR 0.007, MNIST 0.01)")
+    start_std: float = Field(0.001, ge=0, description="std of the normal start x + start_std * N(0, I)")
+
+
+class SgdDefense(_DefenseBase):
+    """Plain empirical risk minimisation."""
+
+    kind: Literal["sgd"]
+
+
+class PgdAtDefense(_DefenseBase):
     """PGD adversarial training (Madry et al.): CE at the PGD maximiser."""
 
     kind: Literal["pgd_at"]
@@ -27,10 +40,9 @@ class PgdAtDefense(Strict):
     step_size: float = Field(0.01, gt=0)
     random_start: bool = True
     attack_mode: Literal["eval", "train"] = Field("eval", description="model mode while crafting x'")
-    train: dict[str, Any] = Field(default_factory=dict)
 
 
-class AtentLinfDefense(Strict):
+class AtentLinfDefense(_DefenseBase):
     """linf-ATENT (Algorithm 2). Defaults follow the authors' public code; `paper` notes the literal reading."""
 
     kind: Literal["atent_linf"]
@@ -53,10 +65,9 @@ class AtentLinfDefense(Strict):
         0.02, ge=0, lt=1, description="iterates whose weight in mu is below cutoff*alpha add no weight-gradient "
         "(0 = exact gradient of mu; 0.02 keeps the last two iterates, >99% of mu's weight, and makes a step "
         "cost what a PGD-AT step costs)")
-    train: dict[str, Any] = Field(default_factory=dict)
 
 
-class AtentL2Defense(Strict):
+class AtentL2Defense(_DefenseBase):
     """l2-ATENT (Algorithm 1)."""
 
     kind: Literal["atent_l2"]
@@ -71,34 +82,25 @@ class AtentL2Defense(Strict):
     radius: float | None = Field(None, gt=0, description="optional l2 projection radius (None: no projection, as written)")
     model_mode: Literal["train", "eval"] = "train"
     mu_grad_cutoff: float = Field(0.02, ge=0, lt=1)
-    train: dict[str, Any] = Field(default_factory=dict)
 
 
-class TradesDefense(Strict):
+class TradesDefense(_PgdCrafted):
     """TRADES (Zhang et al.): CE(f(x)) + beta * KL(f(x) || f(x')) / B, x' maximising the KL by PGD in the
     experiment's ball from x + 0.001 N(0, I), model in eval mode while crafting. Defaults: CIFAR linf."""
 
     kind: Literal["trades"]
     beta: float = Field(6.0, ge=0, description="weight of the KL term (1/lambda); 6 in the papers, 5 in ACT's runs")
-    steps: int = Field(10, ge=1, description="PGD steps maximising the KL (CIFAR 10, MNIST 40)")
-    step_size: float = Field(0.007, gt=0, description="PGD step (CIFAR 0.007, MNIST 0.01)")
-    start_std: float = Field(0.001, ge=0, description="std of the normal start x + start_std * N(0, I)")
-    train: dict[str, Any] = Field(default_factory=dict, description="overrides of the experiment's train section")
 
 
-class MartDefense(Strict):
+class MartDefense(_PgdCrafted):
     """MART (Wang et al.): boosted CE at x' + beta * mean_i KL(p(x_i) || p(x'_i)) (1 - p_y(x_i)), x' by CE PGD
     in the experiment's ball from x + 0.001 N(0, I), model in eval mode while crafting."""
 
     kind: Literal["mart"]
     beta: float = Field(6.0, ge=0, description="weight of the misclassification-aware KL term")
-    steps: int = Field(10, ge=1, description="CE PGD steps")
-    step_size: float = Field(0.007, gt=0, description="PGD step (CIFAR 0.007, MNIST 0.01)")
-    start_std: float = Field(0.001, ge=0, description="std of the normal start x + start_std * N(0, I)")
-    train: dict[str, Any] = Field(default_factory=dict, description="overrides of the experiment's train section")
 
 
-class MmaDefense(Strict):
+class MmaDefense(_DefenseBase):
     """MMA (Ding et al.): per-example radius kept across epochs; AN-PGD (PGD at the stored radius, then a
     bisection along its direction for the smallest radius that flips the soft logit margin); CE there when the
     radius is below d_max, CE on the clean input for misclassified points; clean CE mixed in at clean_weight.
@@ -115,10 +117,9 @@ class MmaDefense(Strict):
     search_steps: int = Field(10, ge=1, description="bisection steps")
     clean_weight: float = Field(1 / 3, ge=0, le=1, description="weight of the clean CE gradient (1/3; 0 = OMMA)")
     random_start: bool = Field(True, description="uniform random start inside the per-example ball")
-    train: dict[str, Any] = Field(default_factory=dict, description="overrides of the experiment's train section")
 
 
-class ActDefense(Strict):
+class ActDefense(_DefenseBase):
     """ACT (Arani et al., paper 004): a robust model G (the experiment's model) and a natural model F of the same
     architecture trained together, each distilling the other's detached output at temperature T."""
 
@@ -129,10 +130,9 @@ class ActDefense(Strict):
     step_size: float = Field(0.007, gt=0, description="PGD step")
     random_start: bool = Field(True, description="uniform random start in the ball")
     attack_mode: Literal["eval", "train"] = Field("eval", description="G's mode while crafting x + delta")
-    train: dict[str, Any] = Field(default_factory=dict, description="overrides of the experiment's train section")
 
 
-class EntropySgdDefense(Strict):
+class EntropySgdDefense(_DefenseBase):
     """Entropy-SGD (Chaudhari et al.; supplement B.2, Algorithm 1): K Langevin steps over weights w' coupled to w,
     running average mu of the iterates, and the gradient gamma (w - mu) handed to the engine's optimiser."""
 
@@ -147,7 +147,6 @@ class EntropySgdDefense(Strict):
     outer_gradient: Literal["gamma", "unscaled"] = Field(
         "gamma", description="gamma: gamma (w - mu) as Algorithm 1 line 11 writes; unscaled: (w - mu), as "
         "Chaudhari's code does (with gamma = 1e-3 the literal gradient is ~1e-3 x smaller)")
-    train: dict[str, Any] = Field(default_factory=dict, description="overrides of the experiment's train section")
 
 
 DefenseConfig = Annotated[Union[SgdDefense, PgdAtDefense, AtentLinfDefense, AtentL2Defense, TradesDefense,
