@@ -51,24 +51,24 @@ def cmd_evaluate(args) -> None:
     exp = profile.experiment(args.experiment)
     exp.defense(args.defense)
     bundle = _data(profile, exp.dataset)
-    if args.suite == "audit":
-        if exp.audit is None:
-            raise ProfileError(f"--suite audit: experiment {args.experiment!r} of profile {profile.profile!r} has "
-                               "no audit: section")
-        suite, which, filename = exp.audit, ("last",), "audit.json"
-    else:
-        suite, which, filename = exp.evaluation, ("last", "best"), "eval.json"
+    suite = exp.suite(args.suite)
+    which, filename = (("last",), "audit.json") if args.suite == "audit" else (("last", "best"), "eval.json")
     res = evaluate_run(run_dir(profile.profile, args.experiment, args.defense), bundle.test, suite,
                        pick_device(profile.device), bundle.info, progress=not args.no_progress,
                        checkpoints=which, filename=filename)
     for which, r in res["checkpoints"].items():
-        accs = ", ".join(f"{k} {v['accuracy']:.2f}" for k, v in r["attacks"].items())
-        print(f"{args.experiment}/{args.defense} [{which}, epoch {r['epoch']}]: natural {r['natural']:.2f}, {accs}")
-        if "masking" in r:
-            m = r["masking"]
-            print(f"  masking checks {'passed' if m['passed'] else 'FAILED'}: " +
-                  ", ".join(f"{k}={'ok' if f['passed'] else ('n/a' if f['passed'] is None else 'FAIL')}"
-                            for k, f in m["flags"].items()))
+        _print_result(f"{args.experiment}/{args.defense} [{which}, epoch {r['epoch']}]", r)
+
+
+def _print_result(label: str, r: dict) -> None:
+    """One line of accuracies (and one of masking flags, when measured) of an evaluate_model result."""
+    accs = ", ".join(f"{k} {v['accuracy']:.2f}" for k, v in r["attacks"].items())
+    print(f"{label}: natural {r['natural']:.2f}, {accs}")
+    if "masking" in r:
+        m = r["masking"]
+        print(f"  masking checks {'passed' if m['passed'] else 'FAILED'}: " +
+              ", ".join(f"{k}={'ok' if f['passed'] else ('n/a' if f['passed'] is None else 'FAIL')}"
+                        for k, f in m["flags"].items()))
 
 
 def cmd_attack(args) -> None:
@@ -81,17 +81,13 @@ def cmd_attack(args) -> None:
     device = pick_device(profile.device)
     model, spec = load_model(Path(args.checkpoint), device)
     exp = profile.experiment(spec["experiment"])
-    suite = {"evaluation": exp.evaluation, "audit": exp.audit}[args.suite]
-    if suite is None:
-        raise ProfileError(f"--suite {args.suite}: experiment {spec['experiment']!r} of profile {profile.profile!r} "
-                           "has no such section")
+    suite = exp.suite(args.suite)
     bundle = _data(profile, exp.dataset)
     res = evaluate_model(model, bundle.test, suite, device, progress=not args.no_progress)
     res.update(checkpoint=str(args.checkpoint), epoch=spec["epoch"], suite=args.suite, data=bundle.info)
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(f".{args.suite}.json")
     write_json(res, out)
-    accs = ", ".join(f"{k} {v['accuracy']:.2f}" for k, v in res["attacks"].items())
-    print(f"{args.checkpoint} (epoch {spec['epoch']}): natural {res['natural']:.2f}, {accs} -> {out}")
+    _print_result(f"{args.checkpoint} (epoch {spec['epoch']}) -> {out}", res)
 
 
 def cmd_notebook(args) -> None:

@@ -108,6 +108,14 @@ class ExperimentConfig(Strict):
                              f"(allowed: {', '.join(self.defenses)})")
         return self
 
+    def suite(self, name: str) -> EvalConfig:
+        """An evaluation suite by name: `evaluation` (the tables') or `audit` (the stronger, slower one)."""
+        suites = {"evaluation": self.evaluation, "audit": self.audit}
+        if suites.get(name) is None:
+            raise ProfileError(f"suite {name!r}: this experiment has {', '.join(k for k, v in suites.items() if v)} "
+                               "(audit needs an audit: section)")
+        return suites[name]
+
     def train_config(self, defense: str) -> TrainConfig:
         """The experiment's train section with the defense's overrides applied (validated again)."""
         base = self.train.model_dump()

@@ -21,11 +21,12 @@ def paper_numbers(table: str, params_dir: Path = PARAMS_DIR) -> dict:
     return allp[table]
 
 
-def load_eval(runs_dir: Path, profile: str, experiment: str, defense: str) -> dict:
-    path = Path(runs_dir) / profile / experiment / defense / "eval.json"
+def load_eval(runs_dir: Path, profile: str, experiment: str, defense: str, suite: str = "evaluation") -> dict:
+    """A run's eval.json (suite evaluation) or audit.json (suite audit), with a message saying how to make it."""
+    path = Path(runs_dir) / profile / experiment / defense / ("audit.json" if suite == "audit" else "eval.json")
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `dvc repro` (or python -m atentlib evaluate "
-                                f"--profile {profile} --experiment {experiment} --defense {defense})")
+        raise FileNotFoundError(f"{path} is missing: run `dvc repro` (or python -m atentlib evaluate --suite "
+                                f"{suite} --profile {profile} --experiment {experiment} --defense {defense})")
     return json.loads(path.read_text())
 
 

@@ -38,9 +38,6 @@ metrics_dir = "metrics"
 experiment = "mnist_linf"
 
 # %%
-import json
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
@@ -53,7 +50,7 @@ exp = prof.experiment(experiment)
 label = prof.profile
 defenses = exp.audit_defenses
 sns.set_theme(style="whitegrid")
-audits = {d: json.loads((Path(runs_dir) / label / experiment / d / "audit.json").read_text())["checkpoints"]["last"]
+audits = {d: report.load_eval(runs_dir, label, experiment, d, suite="audit")["checkpoints"]["last"]
           for d in defenses}
 print(f"profile {label}; defenses audited: {', '.join(defenses)}")
 
