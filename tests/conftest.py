@@ -62,22 +62,23 @@ def smoke_profile_path(tmp_path_factory, tiny_mnist_dir) -> Path:
     return path
 
 
-SMOKE_DEFENSES = ("sgd", "pgd_at", "atent_linf")
+SMOKE_DEFENSES = ("sgd", "pgd_at", "atent_linf")  # the Table 2 rows most tests look at
 
 
 @pytest.fixture(scope="session")
 def smoke_runs(tmp_path_factory, smoke_profile_path) -> Path:
-    """runs/smoke/mnist_linf/<defense>/ for every smoke defense, trained and evaluated once per session."""
+    """runs/smoke/<experiment>/<defense>/ for every experiment and defense of the smoke profile, trained and
+    evaluated once per session (seconds each: tiny data, two epochs, two-step attacks)."""
     from atentlib.config import load_profile
     from atentlib.evaluate import evaluate_run
     from atentlib.train import fit
 
     runs = tmp_path_factory.mktemp("runs")
     prof = load_profile(smoke_profile_path)
-    exp = prof.experiment("mnist_linf")
     bundle = data.load("mnist", prof.data["mnist"], Path(prof.data["mnist"].root))
-    for d in SMOKE_DEFENSES:
-        out = runs / prof.profile / "mnist_linf" / d
-        fit(prof, "mnist_linf", d, bundle, out, progress=False, log=lambda *_: None)
-        evaluate_run(out, bundle.test, exp.evaluation, torch.device("cpu"), bundle.info, progress=False)
+    for name, exp in prof.experiments.items():
+        for d in exp.defenses:
+            out = runs / prof.profile / name / d
+            fit(prof, name, d, bundle, out, progress=False, log=lambda *_: None)
+            evaluate_run(out, bundle.test, exp.evaluation, torch.device("cpu"), bundle.info, progress=False)
     return runs

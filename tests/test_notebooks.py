@@ -21,9 +21,12 @@ def test_table2_runs_under_papermill(smoke_profile_path, smoke_runs, tmp_path):
                                 build_dir=tmp_path / "build")
     assert executed.exists()
     table = pd.read_csv(tmp_path / "tables" / "table2_mnist_linf.csv", index_col="defense")
-    assert list(table.index) == ["sgd", "pgd_at", "atent_linf"]
-    assert "natural (smoke)" in table.columns and "PGD-20 (paper)" in table.columns
-    assert table.loc["atent_linf", "PGD-20 (paper)"] == 96.44
+    # every defense once (the extra seed folded into its row), then PGD-AT(E) from PGD-AT's best checkpoints
+    assert list(table.index) == ["sgd", "pgd_at", "atent_linf", "trades", "mart", "mma", "act", "entropy_sgd",
+                                 "pgd_at_e"]
+    assert table.loc["pgd_at", "seeds"] == 2 and table.loc["sgd", "seeds"] == 1
+    assert "natural (smoke)" in table.columns and "PGD-20 (paper)" in table.columns and "cw (smoke)" in table.columns
+    assert table.loc["atent_linf", "PGD-20 (paper)"] == 96.44 and table.loc["mart", "CW-linf (paper)"] == 96.10
     md = (tmp_path / "tables" / "table2_mnist_linf.md").read_text()
     assert "profile: `smoke`" in md and "not a reproduction" in md
     metrics = json.loads((tmp_path / "metrics" / "table2_mnist_linf.json").read_text())
@@ -32,9 +35,20 @@ def test_table2_runs_under_papermill(smoke_profile_path, smoke_runs, tmp_path):
         assert (tmp_path / "figures" / f).stat().st_size > 1000
 
 
-def test_table2_passes_nbval(smoke_profile_path, smoke_runs, tmp_path):
-    nb = notebook.to_ipynb("table2_mnist_linf", tmp_path / "table2_mnist_linf.ipynb",
-                           _params(smoke_profile_path, smoke_runs, tmp_path))
+def test_table1_runs_under_papermill_and_matches_the_runs(smoke_profile_path, smoke_runs, tmp_path):
+    notebook.execute("table1_mnist_l2", _params(smoke_profile_path, smoke_runs, tmp_path), build_dir=tmp_path / "b")
+    table = pd.read_csv(tmp_path / "tables" / "table1_mnist_l2.csv", index_col="defense")
+    assert list(table.index) == ["sgd", "entropy_sgd", "pgd_at", "trades", "mma", "atent_l2", "pgd_at_e"]
+    assert table.loc["atent_l2", "PGD-40 (paper)"] == 77.21
+    ev = json.loads((smoke_runs / "smoke" / "mnist_l2" / "atent_l2" / "eval.json").read_text())
+    assert table.loc["atent_l2", "pgd40 (smoke)"] == round(ev["checkpoints"]["last"]["attacks"]["pgd40"]["accuracy"], 2)
+    for f in ("table1_mnist_l2.png", "table1_mnist_l2_curves.png"):
+        assert (tmp_path / "figures" / f).stat().st_size > 1000
+
+
+@pytest.mark.parametrize("name", ["table2_mnist_linf", "table1_mnist_l2"])
+def test_table_notebooks_pass_nbval(name, smoke_profile_path, smoke_runs, tmp_path):
+    nb = notebook.to_ipynb(name, tmp_path / f"{name}.ipynb", _params(smoke_profile_path, smoke_runs, tmp_path))
     out = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
                           "-p", "no:cacheprovider", str(nb)], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]

@@ -1,0 +1,59 @@
+"""The study's recurring pictures, drawn the same way in every notebook: accuracy bars beside the paper's numbers,
+and per-epoch training curves. Each function returns the figure; notebooks save it with report.save_figure."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .report import display_name, seed_base
+
+__all__ = ["accuracy_bars", "training_curves"]
+
+
+def accuracy_bars(summary: pd.DataFrame, metrics: list[str], title: str, paper_rows: dict | None = None,
+                  paper_metrics: dict[str, str] | None = None, labels: dict[str, str] | None = None):
+    """Grouped bars: one group per row of `summary` (a report.summarize frame), one bar per metric, error bars
+    where the row has several seeds. `paper_metrics` maps our metric to the paper's key: those get a black
+    diamond at the paper's number for the same row."""
+    palette = sns.color_palette("deep", len(metrics))
+    width = 0.8 / len(metrics)
+    x = np.arange(len(summary))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.95 * len(summary) + 2.5), 4.2))
+    for j, m in enumerate(metrics):
+        offset = (j - (len(metrics) - 1) / 2) * width
+        sd = summary.get(f"{m} sd")
+        ax.bar(x + offset, summary[m], width, color=palette[j], label=(labels or {}).get(m, m),
+               yerr=None if sd is None else sd.fillna(0).to_numpy(), capsize=2, error_kw={"elinewidth": 1})
+        for row, defense in enumerate(summary.index):
+            ref = (paper_rows or {}).get(defense, {}).get((paper_metrics or {}).get(m, ""))
+            if ref is not None:
+                ax.scatter(x[row] + offset, ref, marker="D", color="black", s=24, zorder=5,
+                           label="paper" if "paper" not in ax.get_legend_handles_labels()[1] else None)
+    ax.set_xticks(x, [display_name(d) for d in summary.index], rotation=20, ha="right")
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(curves: pd.DataFrame, title: str, metrics: tuple[str, ...] = ("test_natural", "test_robust")):
+    """One panel per metric, one line per defense (seeds of a defense drawn as its mean with a band)."""
+    present = [m for m in metrics if m in curves]
+    if curves.empty or not present:
+        raise ValueError(f"no per-epoch metrics {list(metrics)} to plot: the runs have no metrics.csv with them")
+    data = curves.assign(defense=[display_name(seed_base(d)) for d in curves["defense"]])
+    fig, axes = plt.subplots(1, len(present), figsize=(5.2 * len(present), 3.8), sharex=True, squeeze=False)
+    for ax, m in zip(axes[0], present):
+        sns.lineplot(data=data, x="epoch", y=m, hue="defense", marker="o", markersize=4, ax=ax,
+                     errorbar=("sd", 1), legend=ax is axes[0][-1])
+        ax.set_ylabel(f"{m.replace('_', ' ')} (%)")
+        ax.set_ylim(0, 100)
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,39 @@
+"""dvc.yaml is the study's table of contents: its runs are exactly the profiles' defenses."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from atentlib.config import load_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _dvc() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+def test_every_defense_of_the_profile_is_a_train_and_evaluate_stage(profile):
+    runs = _dvc()["vars"][0]["runs"]
+    prof = load_profile(profile)
+    wanted = {f"{e}-{d}" for e, exp in prof.experiments.items() for d in exp.defenses}
+    assert set(runs) == wanted
+    for key, item in runs.items():
+        assert key == f"{item['experiment']}-{item['defense']}"
+
+
+def test_audits_are_the_profiles_audit_defenses():
+    audits = _dvc()["vars"][0]["audits"]
+    prof = load_profile("quick")
+    assert set(audits) == {f"{e}-{d}" for e, exp in prof.experiments.items() for d in exp.audit_defenses}
+
+
+def test_every_notebook_stage_names_an_existing_notebook():
+    for name, stage in _dvc()["stages"].items():
+        cmd = stage.get("cmd") or stage.get("do", {}).get("cmd", "")
+        if " notebook " in cmd:
+            nb = cmd.split(" notebook ")[1].split()[0]
+            assert (ROOT / "notebooks" / f"{nb}.py").exists(), f"stage {name}: notebooks/{nb}.py is missing"
