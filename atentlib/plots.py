@@ -46,14 +46,19 @@ def training_curves(curves: pd.DataFrame, title: str, metrics: tuple[str, ...] =
     if curves.empty or not present:
         raise ValueError(f"no per-epoch metrics {list(metrics)} to plot: the runs have no metrics.csv with them")
     data = curves.assign(defense=[display_name(seed_base(d)) for d in curves["defense"]])
-    fig, axes = plt.subplots(1, len(present), figsize=(5.2 * len(present), 3.8), sharex=True, squeeze=False)
-    for ax, m in zip(axes[0], present):
+    ncols = min(2, len(present))
+    nrows = -(-len(present) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.6 * nrows), sharex=True, squeeze=False)
+    flat = axes.ravel()
+    for i, (ax, m) in enumerate(zip(flat, present)):
         sns.lineplot(data=data, x="epoch", y=m, hue="defense", marker="o", markersize=4, ax=ax,
-                     errorbar=("sd", 1), legend=ax is axes[0][-1])
+                     errorbar=("sd", 1), legend=i == ncols - 1)
         ax.set_ylabel(f"{m.replace('_', ' ')} (%)")
         ax.set_ylim(0, 100)
-    if axes[0][-1].get_legend() is not None:
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    for ax in flat[len(present):]:
+        ax.set_visible(False)
+    if flat[ncols - 1].get_legend() is not None:
+        sns.move_legend(flat[ncols - 1], "upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -1,0 +1,79 @@
+"""The analysis notebooks (eps curves, Figure S1, Tables S2 and S3) run under papermill with the smoke profile on
+the smoke runs, and what they write agrees with the runs and the library they read."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+from scipy.stats import norm
+
+from atentlib import notebook, runs
+from atentlib.config import load_profile
+
+ANALYSES = ["eps_curves", "figS1_training_curves", "tableS3_atent_attack", "tableS2_smoothing"]
+
+
+def _params(name, smoke_profile_path, smoke_runs, out):
+    prof = load_profile(smoke_profile_path)
+    return {"profile": str(smoke_profile_path), "runs_dir": str(smoke_runs), "figures_dir": str(out / "figures"),
+            "tables_dir": str(out / "tables"), "metrics_dir": str(out / "metrics"), **prof.notebooks[name]}
+
+
+@pytest.fixture(scope="module")
+def executed(smoke_profile_path, smoke_runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("analyses")
+    for name in ANALYSES:
+        notebook.execute(name, _params(name, smoke_profile_path, smoke_runs, out), build_dir=out / "build")
+    return out
+
+
+def test_eps_curve_at_zero_is_the_clean_accuracy(executed, smoke_profile_path, smoke_runs):
+    prof = load_profile(smoke_profile_path)
+    table = pd.read_csv(executed / "tables" / "eps_curves.csv", index_col=["experiment", "defense"])
+    n = prof.notebooks["eps_curves"]["n_examples"]
+    for experiment in ("mnist_linf", "mnist_l2"):
+        x, y = runs.held_out(prof, experiment, n)
+        model, _ = runs.trained_model(smoke_runs, "smoke", experiment, "pgd_at")
+        with torch.no_grad():
+            clean = 100.0 * (model(x).argmax(1) == y).float().mean().item()
+        assert table.loc[(experiment, "pgd_at"), "eps 0"] == pytest.approx(clean, abs=0.01)
+    assert "pgd_at_seed1" not in table.index.get_level_values("defense")   # one curve per defense
+    assert (executed / "figures" / "eps_curves.png").stat().st_size > 1000
+
+
+def test_figS1_reads_the_last_epoch_of_metrics_csv(executed, smoke_runs):
+    table = pd.read_csv(executed / "tables" / "figS1_training_curves.csv", index_col="run")
+    last = pd.concat(pd.read_csv(smoke_runs / "smoke" / "mnist_linf" / d / "metrics.csv").tail(1)
+                     for d in ("pgd_at", "pgd_at_seed1"))
+    assert table.loc["mnist_linf/pgd_at", "last_test_robust"] == pytest.approx(last["test_robust"].mean(), abs=0.01)
+    assert {"mnist_linf/atent_linf", "mnist_l2/atent_l2", "mnist_l2/pgd_at"} <= set(table.index)
+    for e in ("mnist_linf", "mnist_l2"):
+        assert (executed / "figures" / f"figS1_training_curves_{e}.png").stat().st_size > 1000
+
+
+def test_tableS3_has_both_attacks_at_every_radius(executed):
+    table = pd.read_csv(executed / "tables" / "tableS3_atent_attack.csv")
+    assert sorted(table["eps"].unique()) == [0.1, 0.3] and set(table["defense"]) == {"atent_linf", "sgd"}
+    assert table[["pgd20", "atent20"]].apply(lambda c: c.between(0, 100)).all().all()
+    assert "paper's Table S3 is CIFAR-10" in (executed / "tables" / "tableS3_atent_attack.md").read_text()
+
+
+def test_tableS2_certified_accuracy_never_rises_with_the_radius(executed):
+    table = pd.read_csv(executed / "tables" / "tableS2_smoothing.csv", index_col="defense")
+    assert list(table.index) == ["sgd", "entropy_sgd", "pgd_at", "trades", "mma", "atent_l2"]
+    assert (table["r = 0"] >= table["r = 0.2"]).all()
+    metrics = json.loads((executed / "metrics" / "tableS2_smoothing.json").read_text())
+    # the largest certifiable radius: sigma * Phi^-1(alpha ** (1/n)), n = 50 and alpha = 0.01 in the smoke profile
+    assert metrics["radius_ceiling"] == pytest.approx(0.25 * norm.ppf(0.01 ** (1 / 50)), abs=1e-4)
+
+
+@pytest.mark.parametrize("name", ANALYSES)
+def test_analysis_notebooks_pass_nbval(name, smoke_profile_path, smoke_runs, tmp_path):
+    nb = notebook.to_ipynb(name, tmp_path / f"{name}.ipynb", _params(name, smoke_profile_path, smoke_runs, tmp_path))
+    out = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
+                          "-p", "no:cacheprovider", str(nb)], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
