@@ -103,6 +103,16 @@ def cmd_notebook(args) -> None:
     print(f"executed {args.name} -> {out}")
 
 
+def cmd_index(args) -> None:
+    from .data import atomic_write_bytes
+    from .study_index import build_index
+
+    out = Path(args.out)
+    atomic_write_bytes(out, build_index(load_profile(args.profile), Path(args.dvc_yaml), Path("notebooks"),
+                                        out.parent).encode())
+    print(f"wrote {out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m atentlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="a parameter (VALUE parsed as YAML); the profile is passed as `profile`")
     p.add_argument("--build-dir", default="build", help="where the executed .ipynb is written")
     p.set_defaults(func=cmd_notebook)
+    p = sub.add_parser("index", parents=[common], help="write figures/index.md: every figure and table, with the "
+                       "notebook and parameters that made it")
+    p.add_argument("--dvc-yaml", default="dvc.yaml")
+    p.add_argument("--out", default="figures/index.md")
+    p.set_defaults(func=cmd_index)
     args = parser.parse_args(argv)
     try:
         args.func(args)

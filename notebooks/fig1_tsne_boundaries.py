@@ -146,13 +146,11 @@ for d, t in trained.items():
 # %%
 pal = sns.color_palette("deep")
 colors = [pal[0], pal[3], pal[2], pal[4], pal[1]][:len(digits)]
-display = {"sgd": "SGD", "pgd_at": "PGD-AT", "atent_linf": "linf-ATENT", "atent_l2": "l2-ATENT",
-           "trades": "TRADES", "mart": "MART", "mma": "MMA", "act": "ACT", "entropy_sgd": "Entropy-SGD"}
 fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5.9), squeeze=False)
 for i, (d, pnl) in enumerate(panels.items()):
     ax = axes[0, i]
     a = attacked[d]
-    title = (f"{display.get(d, d)}\nnatural {a.natural:.1f}%   ·   PGD-{attack_steps} (ε = {eps:g}) {a.robust:.1f}%")
+    title = (f"{report.display_name(d)}\nnatural {a.natural:.1f}%   ·   PGD-{attack_steps} (ε = {eps:g}) {a.robust:.1f}%")
     tsne.plot_panel(ax, pnl["emb"], y_emb, pnl["regions"], n_emb, names, colors, title=title, show_legend=False)
     ax.set_xlabel(f"{pnl['crossed']:.0f}% of the PGD versions misclassified\nthe 2-D map agrees with the "
                   f"model on {pnl['regions'].fidelity:.0f}% of points", fontsize=8, color="0.3")

@@ -14,7 +14,7 @@ from scipy.stats import norm
 from atentlib import notebook, runs
 from atentlib.config import load_profile
 
-ANALYSES = ["eps_curves", "figS1_training_curves", "tableS3_atent_attack", "tableS2_smoothing"]
+ANALYSES = ["eps_curves", "figS1_training_curves", "tableS3_atent_attack", "tableS2_smoothing", "ablations_gamma_K", "act_analyses"]
 
 
 def _params(name, smoke_profile_path, smoke_runs, out):
@@ -77,3 +77,30 @@ def test_analysis_notebooks_pass_nbval(name, smoke_profile_path, smoke_runs, tmp
     out = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
                           "-p", "no:cacheprovider", str(nb)], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+
+
+def test_ablations_read_K_and_gamma_from_the_run_configs(executed, smoke_runs):
+    table = pd.read_csv(executed / "tables" / "ablations_gamma_K.csv", index_col="defense")
+    assert table.loc["atent_K1", "K"] == 1 and table.loc["atent_gamma10", "gamma"] == 10.0
+    assert table.loc["atent_gamma10", "radius"] == 0.1
+    run = json.loads((smoke_runs / "smoke" / "mnist_linf_ablation" / "atent_K2" / "run.json").read_text())
+    assert table.loc["atent_K2", "seconds_per_epoch"] == pytest.approx(run["seconds_per_epoch"][0], abs=1e-6)
+
+
+def test_act_transfer_diagonal_is_the_white_box_attack(executed, smoke_profile_path, smoke_runs):
+    from atentlib import attacks
+    from atentlib.threat import Ball
+
+    prof = load_profile(smoke_profile_path)
+    p = prof.notebooks["act_analyses"]
+    matrix = pd.read_csv(executed / "tables" / "act_transfer.csv", index_col="surrogate")
+    assert list(matrix.index) == list(matrix.columns) and "pgd_at_seed1" not in matrix.index
+    x, y = runs.held_out(prof, "mnist_linf", p["n_transfer"])
+    model, _ = runs.trained_model(smoke_runs, "smoke", "mnist_linf", "sgd")
+    torch.manual_seed(p["seed"])
+    x_adv = attacks.pgd(model, x, y, Ball("linf", 0.3), p["transfer_steps"], 2.5 * 0.3 / p["transfer_steps"])
+    with torch.no_grad():
+        white = 100.0 * (model(x_adv).argmax(1) == y).float().mean().item()
+    assert matrix.loc["sgd", "sgd"] == pytest.approx(white, abs=0.01)
+    minimal = pd.read_csv(executed / "tables" / "act_minimal_perturbation.csv", index_col="defense")
+    assert (minimal["mean"].dropna() > 0).all()

@@ -37,3 +37,20 @@ def test_every_notebook_stage_names_an_existing_notebook():
         if " notebook " in cmd:
             nb = cmd.split(" notebook ")[1].split()[0]
             assert (ROOT / "notebooks" / f"{nb}.py").exists(), f"stage {name}: notebooks/{nb}.py is missing"
+
+
+def test_figures_index_lists_every_figure_with_its_notebook(tmp_path):
+    from atentlib.study_index import build_index, notebook_stages
+
+    out = tmp_path / "figures"
+    out.mkdir()
+    (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    md = build_index(load_profile("quick"), tmp_path / "dvc.yaml", ROOT / "notebooks", out)
+    stages = notebook_stages(ROOT / "dvc.yaml")
+    assert {s["notebook"] for s in stages} >= {"table1_mnist_l2", "table2_mnist_linf", "eps_curves", "tableS2_smoothing"}
+    for s in stages:
+        assert f"`notebooks/{s['notebook']}.py`" in md
+        for o in s["outs"]:
+            if o.startswith("figures/") and o.endswith(".png"):   # shown inline, linked relative to figures/
+                assert f"]({o.removeprefix('figures/')})" in md
+    assert "`n_examples` = `500`" in md and "not a reproduction" in md
