@@ -113,6 +113,17 @@ def cmd_index(args) -> None:
     print(f"wrote {out}")
 
 
+def _train_epilog() -> str:
+    from .config import TrainConfig
+    from .config_defenses import describe_defenses
+
+    train = "\n".join(f"  {n} = {f.get_default(call_default_factory=True)!r}" + (f"  ({f.description})" if f.description
+                                                                                 else "")
+                      for n, f in TrainConfig.model_fields.items())
+    return ("Defenses are chosen by name from the profile's experiments.<experiment>.defenses; each has a kind:\n"
+            f"{describe_defenses()}\n\nThe experiment's train: section (defaults):\n{train}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m atentlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_data)
     for name, func, help_ in (("train", cmd_train, "train one defense of one experiment (resumes)"),
                               ("evaluate", cmd_evaluate, "attack the last and best checkpoints -> eval.json")):
-        p = sub.add_parser(name, parents=[common], help=help_)
+        p = sub.add_parser(name, parents=[common], help=help_, epilog=_train_epilog() if name == "train" else None,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--experiment", required=True, help="an experiment of the profile, e.g. mnist_linf")
         p.add_argument("--defense", required=True, help="a defense of the experiment, e.g. atent_linf")
         p.set_defaults(func=func)

@@ -152,3 +152,19 @@ class EntropySgdDefense(_DefenseBase):
 DefenseConfig = Annotated[Union[SgdDefense, PgdAtDefense, AtentLinfDefense, AtentL2Defense, TradesDefense,
                                 MartDefense, MmaDefense, ActDefense, EntropySgdDefense],
                           Field(discriminator="kind")]
+
+
+def describe_defenses() -> str:
+    """Every defense `kind` with its parameters, defaults and descriptions (for `python -m atentlib train --help`)."""
+    lines = []
+    for cls in (SgdDefense, PgdAtDefense, AtentLinfDefense, AtentL2Defense, TradesDefense, MartDefense,
+                MmaDefense, ActDefense, EntropySgdDefense):
+        kind = cls.model_fields["kind"].annotation.__args__[0]
+        lines.append(f"  {kind}: {(cls.__doc__ or '').strip().splitlines()[0]}")
+        for name, f in cls.model_fields.items():
+            if name in ("kind", "train"):
+                continue
+            default = "required" if f.is_required() else repr(f.get_default(call_default_factory=True))
+            lines.append(f"      {name} = {default}" + (f"  ({f.description})" if f.description else ""))
+    lines.append("  every defense also takes `train:`, overrides of the experiment's train section")
+    return "\n".join(lines)

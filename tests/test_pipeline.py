@@ -54,3 +54,15 @@ def test_figures_index_lists_every_figure_with_its_notebook(tmp_path):
             if o.startswith("figures/") and o.endswith(".png"):   # shown inline, linked relative to figures/
                 assert f"]({o.removeprefix('figures/')})" in md
     assert "`n_examples` = `500`" in md and "not a reproduction" in md
+
+
+def test_train_help_lists_every_defense_and_its_parameters(capsys):
+    from atentlib.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for kind in ("sgd", "entropy_sgd", "pgd_at", "trades", "mart", "mma", "act", "atent_linf", "atent_l2"):
+        assert f"\n  {kind}: " in text
+    for field in ("mu_grad_cutoff = 0.02", "outer_gradient = 'gamma'", "beta = 6.0", "early_stopping_patience = None"):
+        assert field in text
