@@ -25,9 +25,10 @@ def test_every_defense_of_the_profile_is_a_train_and_evaluate_stage(profile):
         assert key == f"{item['experiment']}-{item['defense']}"
 
 
-def test_audits_are_the_profiles_audit_defenses():
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+def test_audits_are_the_profiles_audit_defenses(profile):
     audits = _dvc()["vars"][0]["audits"]
-    prof = load_profile("quick")
+    prof = load_profile(profile)
     assert set(audits) == {f"{e}-{d}" for e, exp in prof.experiments.items() for d in exp.audit_defenses}
 
 
