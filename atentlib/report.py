@@ -90,11 +90,25 @@ def summarize(ours: pd.DataFrame, groups: dict[str, list[str]], checkpoint: str 
     return out[metric_cols + [f"{c} sd" for c in metric_cols] + ["seeds"]]
 
 
+def metric_columns(summary: pd.DataFrame) -> list[str]:
+    """The metric columns of a summarize frame (natural, pgd20, ...), without their sd columns and the seed count."""
+    return [c for c in summary.columns if c != "seeds" and not c.endswith(" sd")]
+
+
+def describe_experiment(exp) -> str:
+    """One paragraph naming an experiment's model, threat, defenses and evaluation attacks (for notebooks)."""
+    attacks = "; ".join(f"{a.name}: {a.kind} {a.steps} steps of {a.step_size}, {a.restarts} restart(s)"
+                        if hasattr(a, "restarts") else f"{a.name}: {a.kind}" for a in exp.evaluation.attacks)
+    return (f"model {exp.model}, threat {exp.threat.norm} eps = {exp.threat.eps}; defenses: "
+            f"{', '.join(exp.defenses)}\nattacks on the first {exp.evaluation.n_examples or 'all'} held-out "
+            f"examples: {attacks}")
+
+
 def beside_paper(summary: pd.DataFrame, table: str, profile: str) -> pd.DataFrame:
     """Our numbers (a summarize frame) in columns labelled with the profile (mean, and sd when some row has several
     seeds), the paper's in columns labelled 'paper'."""
     paper = paper_numbers(table)
-    metric_cols = [c for c in summary.columns if c != "seeds" and not c.endswith(" sd")]
+    metric_cols = metric_columns(summary)
     several = bool((summary["seeds"] > 1).any())
     out = pd.DataFrame(index=summary.index)
     for c in metric_cols:
@@ -162,7 +176,7 @@ def findings(summary: pd.DataFrame, paper_rows: dict, compare: dict[str, str]) -
     """One sentence per row of a summarize frame: each metric (mean ± sd over seeds), and for the metrics in
     `compare` (ours -> the paper's key) the paper's number and our difference to it."""
     lines = []
-    metric_cols = [c for c in summary.columns if c != "seeds" and not c.endswith(" sd")]
+    metric_cols = metric_columns(summary)
     for d in summary.index:
         seeds = int(summary.loc[d, "seeds"])
         parts = []

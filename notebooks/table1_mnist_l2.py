@@ -60,9 +60,7 @@ defenses = list(exp.defenses)
 label = prof.profile
 sns.set_theme(style="whitegrid", context="notebook")
 print(f"profile {label}: {prof.description}")
-print(f"model {exp.model}, threat {exp.threat.norm} eps = {exp.threat.eps}; defenses:", ", ".join(defenses))
-print("attacks:", "; ".join(f"{a.name}: {a.kind} {a.steps} steps of {a.step_size}, {a.restarts} restart(s)"
-                            if hasattr(a, "restarts") else f"{a.name}: {a.kind}" for a in exp.evaluation.attacks))
+print(report.describe_experiment(exp))
 
 # %% [markdown]
 # ## Our numbers
@@ -89,7 +87,7 @@ table
 
 # %%
 paper = report.paper_numbers(table_name)
-attack_cols = [c for c in summary.columns if c != "seeds" and not c.endswith(" sd")]
+attack_cols = report.metric_columns(summary)
 compare = {"natural": "natural", "pgd40": "pgd40", "cw": "cw"}
 fig = plots.accuracy_bars(summary, attack_cols, f"MNIST l2, eps = 2 ({label} profile)", paper["rows"], compare)
 report.save_figure(fig, table_name, figures_dir, label)

@@ -61,7 +61,7 @@ defenses = list(exp.defenses)
 label = prof.profile
 sns.set_theme(style="whitegrid", context="notebook")
 print(f"profile {label}: {prof.description}")
-print("defenses:", ", ".join(defenses))
+print(report.describe_experiment(exp))
 
 # %% [markdown]
 # ## Our numbers
@@ -93,7 +93,7 @@ report.write_metrics(report.summary_metrics(summary, label), table_name, metrics
 
 # %%
 paper = report.paper_numbers(table_name)
-attack_cols = [c for c in summary.columns if c not in {"seeds"} and not c.endswith(" sd")]
+attack_cols = report.metric_columns(summary)
 fig = plots.accuracy_bars(summary, attack_cols, f"MNIST linf, eps = 0.3 ({label} profile)", paper["rows"],
                           paper_metrics={"natural": "natural", "pgd20": "pgd20", "cw": "cw"})
 report.save_figure(fig, table_name, figures_dir, label)
