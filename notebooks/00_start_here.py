@@ -251,8 +251,15 @@ for p, (_, _, x_last) in traces.items():
 # %% [markdown]
 # ## Where to go next
 #
-# * `notebooks/table2_mnist_linf.py`: Table 2 of the paper (MNIST, $\ell_\infty$, $\epsilon = 0.3$) from the
-#   results that `dvc repro` produced, beside the paper's numbers.
+# * A suggested reading order through the study, each notebook reading what `dvc repro` produced:
+#   1. `fig2_sampling_1d.py`: what the sampler draws, in one dimension, against the exact density;
+#   2. `table2_mnist_linf.py` and `table1_mnist_l2.py`: every defense on MNIST ($\ell_\infty$ and $\ell_2$),
+#      beside the paper's numbers; `figS1_training_curves.py`: how they trained;
+#   3. `robustness_audit.py`, `eps_curves.py`, `act_analyses.py`: can the robust numbers be believed
+#      (AutoAttack, masking checks, accuracy against ε, minimal perturbations, transfer);
+#   4. `ablations_gamma_K.py`, `tableS3_atent_attack.py`, `tableS2_smoothing.py`, `fig1_tsne_boundaries.py`,
+#      `tableS4_time_per_epoch.py`: the knobs of ATENT, ATENT as an attack, smoothing, decision regions, cost.
+#   `figures/index.md` lists every figure and table with the notebook and parameters that made it.
 # * `atentlib/samplers.py` and `atentlib/defenses/atent.py`: the sampler and how its $\mu$ becomes a training
 #   step.
 # * `params/quick.yaml`: every number the quick run uses, with comments; `atentlib/config.py` documents each key.
