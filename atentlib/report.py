@@ -115,7 +115,7 @@ def beside_paper(summary: pd.DataFrame, table: str, profile: str) -> pd.DataFram
         out[f"{c} ({profile})"] = summary[c].round(2)
         if several:
             out[f"{c} sd ({profile})"] = summary[f"{c} sd"].round(2)
-    out["seeds"] = summary["seeds"]
+    out["seeds"] = summary["seeds"].astype(int)
     for key, label in paper["columns"].items():
         out[f"{label} (paper)"] = [paper["rows"].get(d, {}).get(key) for d in summary.index]
     out.index.name = "defense"
