@@ -58,10 +58,10 @@ def test_bad_values_name_file_key_value_and_allowed(tmp_path, mutate, expected):
 
 def test_unknown_experiment_and_defense(tmp_path):
     prof = load_profile("quick")
-    with pytest.raises(ProfileError, match="unknown experiment 'cifar_linf'.*allowed: mnist_linf"):
+    with pytest.raises(ProfileError, match="unknown experiment 'cifar_linf'.*allowed: mnist_l2, mnist_linf"):
         prof.experiment("cifar_linf")
-    with pytest.raises(ProfileError, match=r"unknown defense 'trades'.*\['atent_linf', 'pgd_at', 'sgd'\]"):
-        prof.experiment("mnist_linf").defense("trades")
+    with pytest.raises(ProfileError, match=r"unknown defense 'mart'.*\['atent_l2', 'entropy_sgd', 'mma', 'pgd_at'"):
+        prof.experiment("mnist_l2").defense("mart")
 
 
 def test_cli_bad_profile_exits_2_with_message():

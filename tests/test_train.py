@@ -112,5 +112,5 @@ def test_cli_attack_evaluates_any_checkpoint(smoke_runs, smoke_profile_path, tmp
     import json
 
     got = json.loads(out.read_text())
-    assert set(got["attacks"]) == {"pgd20", "pgd40"} and 0 <= got["natural"] <= 100
+    assert set(got["attacks"]) == {"pgd20", "pgd40", "cw"} and 0 <= got["natural"] <= 100
     assert got["suite"] == "evaluation" and got["checkpoint"] == str(ckpt)
