@@ -129,7 +129,8 @@ def write_table(df: pd.DataFrame, name: str, out_dir: Path, profile: str, captio
     out_dir = Path(out_dir)
     csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
     atomic_write_bytes(csv_path, df.to_csv().encode())
-    md = f"**{caption}** — profile: `{profile}`\n\n{df.to_markdown(floatfmt='.2f')}\n"
+    floatfmt = ["g"] + [".2f" if pd.api.types.is_float_dtype(df[c]) else "g" for c in df.columns]  # counts stay ints
+    md = f"**{caption}** — profile: `{profile}`\n\n{df.to_markdown(floatfmt=floatfmt)}\n"
     if note is None and profile != "paper":
         note = (f"Columns marked ({profile}) come from the {profile} profile: reduced data and epochs, not a "
                 "reproduction of the paper's numbers, which are shown beside them for reference.")
