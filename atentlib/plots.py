@@ -55,7 +55,10 @@ def training_curves(curves: pd.DataFrame, title: str, metrics: tuple[str, ...] =
         sns.lineplot(data=data, x="epoch", y=m, hue="defense", marker="o", markersize=4, ax=ax,
                      errorbar=("sd", 1), legend=i == ncols - 1)
         ax.set_ylabel(f"{m.replace('_', ' ')} (%)")
-        ax.set_ylim(0, 100)
+        if "natural" in m:   # natural accuracy sits near 100: let it use the panel's height
+            ax.set_ylim(top=100.5)
+        else:
+            ax.set_ylim(0, 100)
     for ax in flat[len(present):]:
         ax.set_visible(False)
     if flat[ncols - 1].get_legend() is not None:
