@@ -7,9 +7,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .report import display_name, seed_base
+from .report import DISPLAY_NAMES, display_name, seed_base
 
-__all__ = ["accuracy_bars", "training_curves"]
+__all__ = ["DEFENSE_COLORS", "accuracy_bars", "training_curves"]
+
+# one colour per defense in every figure of the study, keyed by the name a reader sees (display_name)
+DEFENSE_COLORS = dict(zip(DISPLAY_NAMES.values(), sns.color_palette("tab10", len(DISPLAY_NAMES))))
 
 
 def accuracy_bars(summary: pd.DataFrame, metrics: list[str], title: str, paper_rows: dict | None = None,
@@ -47,12 +50,14 @@ def training_curves(curves: pd.DataFrame, title: str, metrics: tuple[str, ...] =
     if curves.empty or not present:
         raise ValueError(f"no per-epoch metrics {list(metrics)} to plot: the runs have no metrics.csv with them")
     data = curves.assign(defense=[display_name(seed_base(d)) for d in curves["defense"]])
+    palette = {d: DEFENSE_COLORS.get(d) for d in data["defense"].unique()}
+    palette = palette if all(palette.values()) else None   # unknown names: seaborn's default colours
     ncols = min(2, len(present))
     nrows = -(-len(present) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.6 * nrows), sharex=True, squeeze=False)
     flat = axes.ravel()
     for i, (ax, m) in enumerate(zip(flat, present)):
-        sns.lineplot(data=data, x="epoch", y=m, hue="defense", marker="o", markersize=4, ax=ax,
+        sns.lineplot(data=data, x="epoch", y=m, hue="defense", marker="o", markersize=4, ax=ax, palette=palette,
                      errorbar=("sd", 1), legend=i == ncols - 1)
         ax.set_ylabel(f"{m.replace('_', ' ')} (%)")
         if "natural" in m:   # natural accuracy sits near 100: let it use the panel's height

@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from atentlib import evaluate, report, runs
+from atentlib import evaluate, plots, report, runs
 from atentlib.config import load_profile
 
 prof = load_profile(profile)
@@ -75,7 +75,7 @@ fig, axes = plt.subplots(1, len(experiments), figsize=(5.6 * len(experiments), 4
 for ax, experiment in zip(axes[0], experiments):
     exp = prof.experiment(experiment)
     part = curves[curves.experiment == experiment].assign(defense=lambda d: d.defense.map(report.display_name))
-    sns.lineplot(data=part, x="eps", y="accuracy", hue="defense", marker="o", ax=ax)
+    sns.lineplot(data=part, x="eps", y="accuracy", hue="defense", marker="o", ax=ax, palette=plots.DEFENSE_COLORS)
     ax.axvline(exp.threat.eps, color="0.5", ls="--", lw=1)
     ax.set_xlabel(f"{exp.threat.norm} radius ε")
     ax.set_ylabel("accuracy under PGD (%)")
@@ -96,7 +96,7 @@ wide.columns = [f"eps {c:g}" for c in wide.columns]
 rise = curves.groupby(["experiment", "defense"], sort=False)["accuracy"].apply(lambda a: a.diff().max())
 wide["largest rise"] = rise.round(2)
 wide["monotone"] = rise <= monotone_tolerance
-report.write_table(wide.round(2), "eps_curves", tables_dir, label,
+report.write_table(wide.round(2).reset_index().set_index("defense"), "eps_curves", tables_dir, label,
                    f"Accuracy (%) under PGD-{steps} against the radius, last checkpoints, first {n_examples} "
                    "held-out digits")
 report.write_metrics({"profile": label, "all_monotone": bool(wide["monotone"].all()),
