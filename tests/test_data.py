@@ -95,3 +95,13 @@ def test_missing_cifar_fails_with_instructions(tmp_path, monkeypatch):
         data.load("cifar10", DataConfig(source="torchvision"), tmp_path)
     with pytest.raises(data.DataError, match="source: npm is not allowed"):
         data.load("cifar10", DataConfig(source="npm"), tmp_path)
+
+
+def test_the_first_held_out_examples_cover_every_class():
+    """Suites and notebooks take the first n held-out examples: they must not be one class (the files are ordered
+    by class)."""
+    y = torch.arange(10).repeat_interleave(100)          # class-ordered, like the npm files
+    _, test_idx = data.stratified_split(y, 800, 200, seed=0)
+    first = y[test_idx[:50]]
+    assert len(torch.unique(first)) >= 8
+    assert torch.bincount(y[test_idx], minlength=10).tolist() == [20] * 10
