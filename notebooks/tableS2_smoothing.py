@@ -72,7 +72,9 @@ rows, curves = [], []
 grid = np.linspace(0, max(max(radii), ceiling) * 1.05, 60)
 for defense in report.seed_groups(list(prof.experiment(experiment).defenses)):
     model, _ = runs.trained_model(runs_dir, label, experiment, defense)
-    smooth = certify.Smooth(model, num_classes=int(y.max()) + 1, sigma=sigma, batch_size=batch_size)
+    with torch.no_grad():
+        num_classes = model(x[:1]).shape[1]   # from the model, not from the labels of a subset
+    smooth = certify.Smooth(model, num_classes=num_classes, sigma=sigma, batch_size=batch_size)
     t0 = time.time()
     result = smooth.certify_batch(x, y, n0, n, alpha, generator=torch.Generator().manual_seed(seed))
     r, ok = [c["radius"] for c in result], [c["correct"] for c in result]
