@@ -2,7 +2,7 @@
 Defaults are the papers' reference set-ups; ambiguities of the papers are named fields."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import Field
 
@@ -157,8 +157,7 @@ DefenseConfig = Annotated[Union[SgdDefense, PgdAtDefense, AtentLinfDefense, Aten
 def describe_defenses() -> str:
     """Every defense `kind` with its parameters, defaults and descriptions (for `python -m atentlib train --help`)."""
     lines = []
-    for cls in (SgdDefense, PgdAtDefense, AtentLinfDefense, AtentL2Defense, TradesDefense, MartDefense,
-                MmaDefense, ActDefense, EntropySgdDefense):
+    for cls in get_args(get_args(DefenseConfig)[0]):   # the members of the discriminated union, in its order
         kind = cls.model_fields["kind"].annotation.__args__[0]
         lines.append(f"  {kind}: {(cls.__doc__ or '').strip().splitlines()[0]}")
         for name, f in cls.model_fields.items():
