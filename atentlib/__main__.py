@@ -8,8 +8,10 @@ from pathlib import Path
 from .config import ProfileError, available_profiles, load_profile
 
 
-def run_dir(profile: str, experiment: str, defense: str, base: Path = Path("runs")) -> Path:
-    return base / profile / experiment / defense
+def _run_dir(profile: str, experiment: str, defense: str) -> Path:
+    from .runs import run_dir  # the one place that knows runs/<profile>/<experiment>/<defense>/
+
+    return run_dir("runs", profile, experiment, defense)
 
 
 def _data(profile, dataset: str):
@@ -39,7 +41,7 @@ def cmd_train(args) -> None:
     exp = profile.experiment(args.experiment)
     exp.defense(args.defense)
     bundle = _data(profile, exp.dataset)
-    fit(profile, args.experiment, args.defense, bundle, run_dir(profile.profile, args.experiment, args.defense),
+    fit(profile, args.experiment, args.defense, bundle, _run_dir(profile.profile, args.experiment, args.defense),
         pick_device(profile.device), progress=not args.no_progress)
 
 
@@ -53,7 +55,7 @@ def cmd_evaluate(args) -> None:
     bundle = _data(profile, exp.dataset)
     suite = exp.suite(args.suite)
     which, filename = (("last",), "audit.json") if args.suite == "audit" else (("last", "best"), "eval.json")
-    res = evaluate_run(run_dir(profile.profile, args.experiment, args.defense), bundle.test, suite,
+    res = evaluate_run(_run_dir(profile.profile, args.experiment, args.defense), bundle.test, suite,
                        pick_device(profile.device), bundle.info, progress=not args.no_progress,
                        checkpoints=which, filename=filename)
     for which, r in res["checkpoints"].items():
