@@ -1,7 +1,7 @@
 """Parameter schemas of evaluation suites: the attacks (one class per `kind`), the masking checks, the suite."""
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, model_validator
 

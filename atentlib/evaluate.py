@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import attacks, checkpoint
 from .config import AttackConfig, EvalConfig
 from .data import Split
-from .threat import Ball, Norm, model_mode
-from .train import accuracy, load_model
-
-Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> x_adv, the model bound in
+from .threat import Ball, Norm
+from .scoring import Attack, accuracy, attack_accuracy  # Attack: (x, y) -> x_adv, the model bound in
+from .train import load_model
 
 
 def build_attack(model: nn.Module, a: AttackConfig, seed: int = 0, batch_size: int = 500) -> Attack:
@@ -45,18 +42,6 @@ def build_attack(model: nn.Module, a: AttackConfig, seed: int = 0, batch_size: i
         return lambda x, y: attacks.atent_attack(model, x, y, a.eps, a.steps, a.step_size, a.noise, a.start,
                                                  a.projection, a.step_direction)
     raise ValueError(f"unknown attack kind {a.kind!r}")  # unreachable: the config validates kinds
-
-
-def attack_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, batch_size: int = 500,
-                    progress: bool = False, desc: str = "attack") -> float:
-    """Accuracy (%) of the model (eval mode) on attack(x, y), batch by batch."""
-    correct = 0
-    for i in tqdm(range(0, len(y), batch_size), desc=desc, disable=not progress, leave=False):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        x_adv = attack(xb, yb)
-        with torch.no_grad(), model_mode(model, False):
-            correct += (model(x_adv).argmax(1) == yb).sum().item()
-    return 100.0 * correct / max(1, len(y))
 
 
 def eps_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Norm, eps_list: list[float], steps: int,
@@ -131,12 +116,20 @@ CHECKPOINT_FILES = {"last": "checkpoint.pt", "best": "best.pt"}
 def evaluate_run(run_dir: Path, test: Split, cfg: EvalConfig, device: torch.device, data_info: dict,
                  progress: bool = True, checkpoints: tuple[str, ...] = ("last", "best"),
                  filename: str = "eval.json") -> dict:
-    """Evaluate checkpoints of a run folder (last and best by default); write run_dir/<filename>."""
+    """Evaluate checkpoints of a run folder (last and best by default); write run_dir/<filename>.
+
+    A checkpoint saved at the same epoch as one already evaluated holds the same weights: its results are
+    copied (with "same_as") instead of attacking the model a second time.
+    """
     result = {"data": data_info, "git_commit": checkpoint.git_commit(), "checkpoints": {}}
     for which in checkpoints:
         name = CHECKPOINT_FILES[which]
         model, spec = load_model(Path(run_dir) / name, device)
-        res = evaluate_model(model, test, cfg, device, progress)
+        twin = next((w for w, r in result["checkpoints"].items() if r["epoch"] == spec["epoch"]), None)
+        if twin is not None:
+            res = {**result["checkpoints"][twin], "same_as": twin}
+        else:
+            res = evaluate_model(model, test, cfg, device, progress)
         res.update(epoch=spec["epoch"], selected=spec["selected"])
         result["checkpoints"][which] = res
         result.setdefault("profile", spec["profile"])

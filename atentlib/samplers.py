@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import AtentL2Defense, AtentLinfDefense
-from .threat import Ball, model_mode
+from .threat import Ball, model_mode, per_sample_norm
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class AtentL2(LangevinSampler):
 
     def step(self, x_k: torch.Tensor, x: torch.Tensor, grad: torch.Tensor, is_last: bool) -> torch.Tensor:
         if self.cfg.step_direction == "normalized":
-            grad = grad / (grad.flatten(1).norm(dim=1).view(-1, *([1] * (grad.dim() - 1))) + 1e-12)
+            grad = grad / (per_sample_norm(grad, "l2") + 1e-12)
         dx = grad + self.cfg.gamma * (x - x_k)
         x_next = x_k + self.cfg.step_size * dx + self._noise(x_k)
         if self.cfg.radius is not None:

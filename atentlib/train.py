@@ -33,8 +33,9 @@ from . import augment, checkpoint, defenses, distributed, models
 from .attacks.pgd import pgd
 from .config import ExperimentConfig, Profile, TrainConfig
 from .data import DataBundle, Split, atomic_write_bytes
+from .scoring import accuracy, attack_accuracy
 from .stopping import NonFiniteWatch, TrainingError, early_stop_reason
-from .threat import Ball, model_mode
+from .threat import Ball
 
 
 # the experiment sections a run's fingerprint covers: what changes its training. Evaluation suites and the other
@@ -100,31 +101,11 @@ def eps_scale(tc: TrainConfig, epoch: int, batch: int, n_batches: int) -> float:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    """Top-1 accuracy (%) with the model in eval mode."""
-    with model_mode(model, False):
-        correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
-                      for i in range(0, len(y), batch_size))
-    return 100.0 * correct / max(1, len(y))
-
-
-def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ball: Ball, steps: int,
-                    step_size: float, restarts: int = 1, batch_size: int = 500, progress: bool = False,
-                    desc: str = "PGD") -> float:
-    """Accuracy (%) under PGD in `ball` (model in eval mode)."""
-    correct = 0
-    for i in tqdm(range(0, len(y), batch_size), desc=desc, disable=not progress, leave=False):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        x_adv = pgd(model, xb, yb, ball, steps=steps, step_size=step_size, restarts=restarts)
-        with torch.no_grad(), model_mode(model, False):
-            correct += (model(x_adv).argmax(1) == yb).sum().item()
-    return 100.0 * correct / max(1, len(y))
-
-
 def _monitor(model: nn.Module, split: Split, n: int, ball: Ball, tc: TrainConfig, device) -> tuple[float, float]:
     x, y = split.x[:n].to(device), split.y[:n].to(device)
     nat = accuracy(model, x, y)
-    rob = robust_accuracy(model, x, y, ball, tc.monitor_pgd_steps, 2.5 * ball.eps / tc.monitor_pgd_steps)
+    steps, step_size = tc.monitor_pgd_steps, 2.5 * ball.eps / tc.monitor_pgd_steps
+    rob = attack_accuracy(model, x, y, lambda xb, yb: pgd(model, xb, yb, ball, steps, step_size))
     return nat, rob
 
 

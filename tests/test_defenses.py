@@ -13,9 +13,8 @@ from torch import nn
 from atentlib import defenses, models
 from atentlib.config import (ActDefense, AtentLinfDefense, DefenseConfig, EntropySgdDefense, MartDefense,
                              MmaDefense, PgdAtDefense, SgdDefense, TradesDefense)
-from atentlib.defenses.act import ACT
 from atentlib.defenses.mart import mart_terms
-from atentlib.defenses.mma import MMA, soft_logit_margin
+from atentlib.defenses.mma import MMA
 from atentlib.samplers import build_sampler
 from atentlib.threat import Ball, per_sample_norm
 
@@ -237,7 +236,7 @@ def test_entropy_sgd_reduces_to_sgd_with_one_noiseless_step(outer):
 def test_entropy_sgd_approaches_sgd_as_gamma_grows():
     x, y, idx = batch()
     model = tiny_net()
-    ref = run_backward(defenses.build(SgdDefense(kind="sgd"), Ball("linf", 0.1)), model, x, y, idx)
+    run_backward(defenses.build(SgdDefense(kind="sgd"), Ball("linf", 0.1)), model, x, y, idx)
     g_ref = torch.cat([g.flatten() for g in grads_of(model)])
     errs = []
     for gamma in (10.0, 1000.0):

@@ -114,3 +114,25 @@ def test_cli_attack_evaluates_any_checkpoint(smoke_runs, smoke_profile_path, tmp
     got = json.loads(out.read_text())
     assert set(got["attacks"]) == {"pgd20", "pgd40", "cw"} and 0 <= got["natural"] <= 100
     assert got["suite"] == "evaluation" and got["checkpoint"] == str(ckpt)
+
+
+def test_best_checkpoint_of_the_last_epoch_is_not_attacked_twice(smoke_profile_path, smoke_runs, tmp_path):
+    """evaluate_run copies the results of a checkpoint saved at the same epoch, and attacks one saved earlier."""
+    import json
+    import shutil
+
+    from atentlib.evaluate import evaluate_run
+
+    prof = load_profile(smoke_profile_path)
+    bundle = _bundle(prof)
+    run = tmp_path / "run"
+    shutil.copytree(smoke_runs / "smoke" / "mnist_linf" / "pgd_at", run)
+    cfg = prof.experiments["mnist_linf"].evaluation
+    last = checkpoint.load(run / "checkpoint.pt")
+    checkpoint.save({**last, "selected": "best robust monitor accuracy"}, run / "best.pt")  # best == last epoch
+    res = evaluate_run(run, bundle.test, cfg, torch.device("cpu"), bundle.info, progress=False)["checkpoints"]
+    assert res["best"]["same_as"] == "last" and res["best"]["attacks"] == res["last"]["attacks"]
+    assert json.loads((run / "eval.json").read_text())["checkpoints"]["best"]["same_as"] == "last"
+    checkpoint.save({**last, "epoch": last["epoch"] - 1}, run / "best.pt")  # an earlier epoch: attacked again
+    res = evaluate_run(run, bundle.test, cfg, torch.device("cpu"), bundle.info, progress=False)["checkpoints"]
+    assert "same_as" not in res["best"] and res["best"]["epoch"] == res["last"]["epoch"] - 1

@@ -1,0 +1,33 @@
+"""Accuracy of a model, clean or under an attack: the one counting loop that training's monitor, the evaluation
+stage, the masking checks and the notebooks share."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .threat import model_mode
+
+Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+    """Top-1 accuracy (%) with the model in eval mode."""
+    with torch.no_grad(), model_mode(model, False):
+        correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
+                      for i in range(0, len(y), batch_size))
+    return 100.0 * correct / max(1, len(y))
+
+
+def attack_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, batch_size: int = 500,
+                    progress: bool = False, desc: str = "attack") -> float:
+    """Accuracy (%) of the model (eval mode) on attack(x, y), batch by batch."""
+    correct = 0
+    for i in tqdm(range(0, len(y), batch_size), desc=desc, disable=not progress, leave=False):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        x_adv = attack(xb, yb)
+        with torch.no_grad(), model_mode(model, False):
+            correct += (model(x_adv).argmax(1) == yb).sum().item()
+    return 100.0 * correct / max(1, len(y))
