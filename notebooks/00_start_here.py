@@ -258,7 +258,11 @@ for p, (_, _, x_last) in traces.items():
 #   3. `robustness_audit.py`, `eps_curves.py`, `act_analyses.py`: can the robust numbers be believed
 #      (AutoAttack, masking checks, accuracy against ε, minimal perturbations, transfer);
 #   4. `ablations_gamma_K.py`, `tableS3_atent_attack.py`, `tableS2_smoothing.py`, `fig1_tsne_boundaries.py`,
-#      `tableS4_time_per_epoch.py`: the knobs of ATENT, ATENT as an attack, smoothing, decision regions, cost.
+#      `tableS4_time_per_epoch.py`, `finetune.py`: the knobs of ATENT, ATENT as an attack, smoothing, decision
+#      regions, cost, fine-tuning a benign model; `act_alpha.py`: ACT's own α ablation;
+#   5. `ambiguities.py`: beyond the papers, does the reading of Algorithm 2 (signed or raw step, projection,
+#      model mode, start) change robust accuracy by more than the seeds scatter;
+#   6. `cifar_tables.py`: Tables 3 and S1 on CIFAR-10, run only where the real files are.
 #   `figures/index.md` lists every figure and table with the notebook and parameters that made it.
 # * `atentlib/samplers.py` and `atentlib/defenses/atent.py`: the sampler and how its $\mu$ becomes a training
 #   step.

@@ -27,7 +27,7 @@
 # 3. **Monotonicity in ε.** Accuracy must fall as the radius grows: see the `eps_curves` notebook, which checks
 #    every curve.
 #
-# (ACT's fourth analysis, its α ablation, needs training runs; it is not in this notebook.)
+# (ACT's fourth analysis, its α ablation, needs training runs of its own: see `act_alpha.py`.)
 
 # %% tags=["parameters"]
 profile = "quick"          # a profile name (params/<name>.yaml) or a path to one

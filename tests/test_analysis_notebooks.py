@@ -14,13 +14,17 @@ from scipy.stats import norm
 from atentlib import notebook, runs
 from atentlib.config import load_profile
 
-ANALYSES = ["eps_curves", "figS1_training_curves", "tableS3_atent_attack", "tableS2_smoothing", "ablations_gamma_K", "act_analyses"]
+ANALYSES = ["eps_curves", "figS1_training_curves", "tableS3_atent_attack", "tableS2_smoothing", "ablations_gamma_K", "act_analyses",
+            "ambiguities", "finetune", "cifar_tables", "act_alpha"]
+# parameters the pipeline passes on the command line (-p) rather than from the profile's notebooks section
+COMMAND_LINE = {"cifar_tables": {"experiment": "cifar_linf", "table_name": "table3_cifar_linf"}}
 
 
 def _params(name, smoke_profile_path, smoke_runs, out):
     prof = load_profile(smoke_profile_path)
     return {"profile": str(smoke_profile_path), "runs_dir": str(smoke_runs), "figures_dir": str(out / "figures"),
-            "tables_dir": str(out / "tables"), "metrics_dir": str(out / "metrics"), **prof.notebooks[name]}
+            "tables_dir": str(out / "tables"), "metrics_dir": str(out / "metrics"), **prof.notebooks.get(name, {}),
+            **COMMAND_LINE.get(name, {})}
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +108,44 @@ def test_act_transfer_diagonal_is_the_white_box_attack(executed, smoke_profile_p
     assert matrix.loc["sgd", "sgd"] == pytest.approx(white, abs=0.01)
     minimal = pd.read_csv(executed / "tables" / "act_minimal_perturbation.csv", index_col="defense")
     assert (minimal["mean"].dropna() > 0).all()
+
+
+def test_ambiguities_compare_each_reading_with_the_reference_over_its_seeds(executed, smoke_runs):
+    table = pd.read_csv(executed / "tables" / "ambiguities.csv", index_col="variant")
+    def pgd20(run):
+        res = json.loads((smoke_runs / "smoke" / "mnist_linf_ambiguity" / run / "eval.json").read_text())
+        return res["checkpoints"]["last"]["attacks"]["pgd20"]["accuracy"]
+    ref = [pgd20("authors_code"), pgd20("authors_code_seed1")]
+    raw = [pgd20("raw_step"), pgd20("raw_step_seed1")]
+    assert table.loc["raw_step", "change"] == "step_direction: sign -> raw"
+    assert table.loc["authors_code", "change"] == "reference"
+    assert table.loc["raw_step", "pgd20 mean"] == pytest.approx(sum(raw) / 2, abs=1e-3)
+    assert table.loc["raw_step", "pgd20 minus_reference"] == pytest.approx(sum(raw) / 2 - sum(ref) / 2, abs=1e-3)
+    assert table.loc["raw_step", "pgd20 seeds"] == 2
+    assert (executed / "figures" / "ambiguities.png").exists()
+
+
+def test_finetune_starts_from_the_benign_model_and_tables_all_four(executed, smoke_runs):
+    table = pd.read_csv(executed / "tables" / "finetune.csv", index_col="model")
+    assert list(table.index) == ["benign start", "from scratch", "fine-tuned atent_linf", "fine-tuned pgd_at"]
+    run = json.loads((smoke_runs / "smoke" / "mnist_linf_finetune" / "atent_linf" / "run.json").read_text())
+    assert run["init_from"]["path"].endswith("mnist_linf/sgd/checkpoint.pt")
+    sgd = json.loads((smoke_runs / "smoke" / "mnist_linf" / "sgd" / "eval.json").read_text())["checkpoints"]["last"]
+    assert table.loc["benign start", "pgd20"] == pytest.approx(sgd["attacks"]["pgd20"]["accuracy"], abs=0.01)
+
+
+def test_cifar_table_without_the_files_says_so_and_shows_the_paper_only(executed):
+    md = (executed / "tables" / "table3_cifar_linf.md").read_text()
+    assert "OURS NOT RUN" in md and "the real files are not in" in md and "Nothing stands in" in md
+    assert "57.23" in md   # the paper's ATENT PGD-20 is still there, labelled
+    metrics = json.loads((executed / "metrics" / "table3_cifar_linf.json").read_text())
+    assert metrics["status"] == "not run: CIFAR-10 missing"
+    assert (executed / "figures" / "table3_cifar_linf.png").stat().st_size > 1000
+
+
+def test_act_alpha_reads_alpha_from_the_configs_and_keeps_the_paper_rows(executed, smoke_runs):
+    table = pd.read_csv(executed / "tables" / "act_alpha.csv", index_col="alpha")
+    res = json.loads((smoke_runs / "smoke" / "mnist_linf_act_alpha" / "act_alpha0_9" / "eval.json").read_text())
+    assert table.loc[0.9, "pgd20 (smoke)"] == pytest.approx(res["checkpoints"]["last"]["attacks"]["pgd20"]["accuracy"],
+                                                            abs=0.01)
+    assert table.loc[0.9, "pgd20 (paper)"] == 55.12 and pd.isna(table.loc[0.3, "pgd20 (smoke)"])

@@ -58,8 +58,8 @@ def test_bad_values_name_file_key_value_and_allowed(tmp_path, mutate, expected):
 
 def test_unknown_experiment_and_defense(tmp_path):
     prof = load_profile("quick")
-    with pytest.raises(ProfileError, match="unknown experiment 'cifar_linf'.*allowed: mnist_l2, mnist_linf"):
-        prof.experiment("cifar_linf")
+    with pytest.raises(ProfileError, match="unknown experiment 'imagenet_linf'.*allowed: cifar_l2, cifar_linf, mnist_l2"):
+        prof.experiment("imagenet_linf")
     with pytest.raises(ProfileError, match=r"unknown defense 'mart'.*\['atent_l2', 'atent_l2_seed1', 'atent_l2_seed2', 'entropy_sgd', 'mma', 'pgd_at'"):
         prof.experiment("mnist_l2").defense("mart")
 

@@ -2,6 +2,7 @@
 checkpoints, and stops on a NaN loss naming the epoch and batch."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -136,3 +137,31 @@ def test_best_checkpoint_of_the_last_epoch_is_not_attacked_twice(smoke_profile_p
     checkpoint.save({**last, "epoch": last["epoch"] - 1}, run / "best.pt")  # an earlier epoch: attacked again
     res = evaluate_run(run, bundle.test, cfg, torch.device("cpu"), bundle.info, progress=False)["checkpoints"]
     assert "same_as" not in res["best"] and res["best"]["epoch"] == res["last"]["epoch"] - 1
+
+
+def test_train_and_evaluate_finds_a_finished_run_and_does_not_attack_it_again(smoke_profile_path, smoke_runs,
+                                                                               tmp_path):
+    """The CIFAR notebooks' helper: a finished run with a fresh eval.json is left as it is."""
+    import shutil
+
+    from atentlib import optional_data
+
+    prof = load_profile(smoke_profile_path)
+    runs = tmp_path / "runs"
+    src = smoke_runs / "smoke" / "mnist_linf" / "pgd_at"
+    shutil.copytree(src, runs / "smoke" / "mnist_linf" / "pgd_at")
+    before = {f: (runs / "smoke" / "mnist_linf" / "pgd_at" / f).stat().st_mtime_ns for f in ("checkpoint.pt", "eval.json")}
+    out = optional_data.train_and_evaluate(prof, "mnist_linf", "pgd_at", _bundle(prof), runs, log=lambda *_: None)
+    assert {f: (out / f).stat().st_mtime_ns for f in before} == before
+    (out / "eval.json").unlink()   # a missing evaluation is made again
+    optional_data.train_and_evaluate(prof, "mnist_linf", "pgd_at", _bundle(prof), runs, log=lambda *_: None)
+    assert json.loads((out / "eval.json").read_text())["checkpoints"]["last"]["epoch"] == 2
+
+
+def test_missing_data_names_the_folder_and_how_to_fill_it(smoke_profile_path):
+    from atentlib import optional_data
+
+    prof = load_profile(smoke_profile_path)
+    msg = optional_data.missing_data(prof, "cifar10")
+    assert "cifar10: the real files are not in" in msg and "data.cifar10.root" in msg and "download=True" in msg
+    assert optional_data.missing_data(prof, "mnist") is None

@@ -1,0 +1,131 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Beyond the papers: does the reading of linf-ATENT matter?
+#
+# **The question.** Algorithm 2 of the paper and the authors' public code do not say the same thing in four places
+# (STUDY.md §1). Every run of this study has to pick one reading; this notebook asks whether the pick changes the
+# result, or whether the difference drowns in the noise of training.
+#
+# | setting | authors' code (our default) | the paper's literal reading |
+# |---|---|---|
+# | `step_direction` | a signed gradient step, η'·sign(∇ₓL), as PGD does | the raw gradient η'·∇ₓL |
+# | `projection` | project xᴷ − x onto the ball once, at the last step | clip every step (`every_step`) |
+# | `model_mode` | the model in train mode while sampling | eval mode (as TRADES does) |
+# | `start` | a random corner of the ball, x + r·sign(N(0, I)) | a small normal δ, x + 0.001·N(0, I) |
+#
+# **What is run here.** The profile's `mnist_linf_ambiguity` experiment trains linf-ATENT once per reading, each
+# changing *one* setting of the reference (the authors' code), with three seeds each (`<name>_seed<N>`). The
+# `evaluate` stage attacks every run at the threat radius; this notebook reads those results. What each variant
+# changes is read from its configuration, not from its name.
+#
+# **What to look at.** A setting matters if the variant's mean moves away from the reference by more than the
+# seeds scatter. With three seeds per group the Welch t-test is weak: read the p-values as a rough guide, and the
+# strip plot (every seed is a dot) as the evidence.
+
+# %% tags=["parameters"]
+profile = "quick"          # a profile name (params/<name>.yaml) or a path to one
+runs_dir = "runs"
+figures_dir = "figures"
+tables_dir = "tables"
+metrics_dir = "metrics"
+experiment = "mnist_linf_ambiguity"
+reference = "authors_code"   # the group every other variant is compared with
+metric = "pgd20"             # the attack (a name of the evaluation suite) the comparison is made under
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from atentlib import report, variants
+from atentlib.config import load_profile
+
+prof = load_profile(profile)
+label = prof.profile
+exp = prof.experiment(experiment)
+sns.set_theme(style="whitegrid", context="notebook")
+groups = report.seed_groups(list(exp.defenses))
+ours = report.results_frame(runs_dir, label, experiment, list(exp.defenses))
+per_seed = ours[ours.checkpoint == "last"].set_index("defense")
+if metric not in per_seed:
+    raise KeyError(f"metric {metric!r} is not in the evaluation of {experiment}; it has "
+                   f"{[c for c in per_seed.columns if c not in ('checkpoint', 'epoch', 'n_test')]}")
+changes = {g: variants.describe_changes(variants.config_changes(exp.defenses[reference], exp.defenses[g]))
+           for g in groups}
+print(report.describe_experiment(exp))
+for g, c in changes.items():
+    print(f"  {g} ({len(groups[g])} seeds): {c}")
+
+# %% [markdown]
+# ## Each reading against the reference
+# Accuracy (%) at the last epoch on the held-out digits: mean and standard deviation over seeds, the difference of
+# the means from the reference, and Welch's p-value for that difference.
+
+# %%
+rows = []
+for m in ("natural", metric):
+    cmp = variants.against_reference(per_seed, groups, reference, m)
+    cmp.columns = pd.MultiIndex.from_product([[m], cmp.columns])
+    rows.append(cmp)
+table = pd.concat(rows, axis=1)
+table.insert(0, "change", pd.Series(changes))
+flat = table.copy()
+flat.columns = ["change"] + [f"{m} {c}" for m, c in table.columns[1:]]
+report.write_table(flat.round(3), "ambiguities", tables_dir, label,
+                   f"linf-ATENT readings on MNIST ({exp.train.epochs} epochs, {len(groups[reference])} seeds each): "
+                   f"accuracy at eps = {exp.threat.eps}")
+report.write_metrics({"profile": label, "metric": metric,
+                      **{g: {"mean": round(float(r[(metric, "mean")]), 3),
+                             "sd": round(float(r[(metric, "sd")]), 3),
+                             "minus_reference": round(float(r[(metric, "minus_reference")]), 3)}
+                         for g, r in table.iterrows()}},
+                     "ambiguities", metrics_dir)
+flat.round(2)
+
+# %% [markdown]
+# ## Every seed
+# Each dot is one training run; the bar is the mean and one standard deviation over the seeds. The grey band is the
+# reference's mean ± one standard deviation.
+
+# %%
+long = pd.concat([per_seed.loc[members, ["natural", metric]].assign(variant=g) for g, members in groups.items()])
+fig, axes = plt.subplots(1, 2, figsize=(13, 0.55 * len(groups) + 2.2), sharey=True)
+for ax, m in zip(axes, ("natural", metric)):
+    ref = long[long.variant == reference][m]
+    ax.axvspan(ref.mean() - ref.std(ddof=1), ref.mean() + ref.std(ddof=1), color="0.85", zorder=0)
+    sns.pointplot(data=long, x=m, y="variant", errorbar="sd", linestyle="none", color="0.2", capsize=0.2, ax=ax)
+    sns.stripplot(data=long, x=m, y="variant", hue="variant", legend=False, size=7, alpha=0.8, ax=ax)
+    ax.set_xlabel(f"{m} accuracy (%)")
+    ax.set_ylabel("")
+axes[0].set_yticks(range(len(groups)), [f"{g}\n({changes[g]})" for g in groups], fontsize=8)
+fig.suptitle(f"linf-ATENT: one setting changed at a time, {len(groups[reference])} seeds each ({label} profile)")
+fig.tight_layout()
+report.save_figure(fig, "ambiguities", figures_dir, label)
+plt.show()
+
+# %% [markdown]
+# ## Findings
+
+# %%
+ref_sd = table.loc[reference, (metric, "sd")]
+for g in groups:
+    if g == reference:
+        continue
+    d, p = table.loc[g, (metric, "minus_reference")], table.loc[g, (metric, "p_welch")]
+    size = abs(d) / ref_sd if ref_sd > 0 else float("inf")
+    verdict = "beyond" if size > 2 else "within"
+    print(f"{g} ({changes[g]}): {metric} {table.loc[g, (metric, 'mean')]:.2f} ± {table.loc[g, (metric, 'sd')]:.2f} "
+          f"vs {table.loc[reference, (metric, 'mean')]:.2f} ± {ref_sd:.2f}, {d:+.2f} points "
+          f"({size:.1f} reference sds: {verdict} two sds; Welch p = {p:.3f})")
