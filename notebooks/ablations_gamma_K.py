@@ -76,7 +76,9 @@ print(f"{exp.train.epochs} epochs per run; K sweep at gamma {ref.gamma}: K = {k_
 
 # %%
 report.write_table(runs_table.round(2), "ablations_gamma_K", tables_dir, label,
-                   f"Ablations of linf-ATENT on MNIST ({exp.train.epochs} epochs per run; eval at eps = 0.3)")
+                   f"Ablations of linf-ATENT on MNIST ({exp.train.epochs} epochs per run; eval at eps = 0.3)",
+                   note=f"Every number comes from the {label} profile, at a smaller budget than Table 2's runs; the "
+                        "papers show these ablations as a figure, not a table.")
 report.write_metrics({"profile": label, **{d: {k: (round(float(v), 3) if isinstance(v, float) else int(v))
                                                for k, v in r.items()} for d, r in runs_table.iterrows()}},
                      "ablations_gamma_K", metrics_dir)

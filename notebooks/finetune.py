@@ -71,7 +71,9 @@ for name, (e, d) in {"benign start": base, "from scratch": scratch,
 table = pd.DataFrame.from_dict(rows, orient="index")
 table.index.name = "model"
 report.write_table(table.round(2), "finetune", tables_dir, label,
-                   f"Fine-tuning the benign MNIST model with ATENT (linf, eps = {exp.threat.eps})")
+                   f"Fine-tuning the benign MNIST model with ATENT (linf, eps = {exp.threat.eps})",
+                   note=f"Every number comes from the {label} profile (reduced data and epochs), not a reproduction "
+                        "of the paper's fine-tuning result.")
 report.write_metrics({"profile": label, **{k: {m: round(float(v), 3) for m, v in r.items() if isinstance(v, float)}
                                            for k, r in rows.items()}}, "finetune", metrics_dir)
 table
