@@ -167,6 +167,8 @@ for norm in ("l2", "linf"):
         "ours, one step K=10": (round(s["atent_over_pgd_at"], 3) if s else
                                 "no step bench yet" if steps is None else "K=10 not in the step bench"),
         "ours, one step K=10, exact μ": round(s["atent_exact_over_pgd_at"], 3) if s else "",
+        "ours, one step K=10, last iterate only": (round(s["atent_last_over_pgd_at"], 3)
+                                                   if s and "atent_last_over_pgd_at" in s else ""),
         "step bench device / model": f"{steps['device_name']} / {steps['model']}" if s else "",
     })
 ratios = pd.DataFrame(ratio_rows).set_index("norm")

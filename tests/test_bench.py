@@ -47,9 +47,9 @@ def test_atent_vs_pgd(bench_dir):
     assert rec["targets"] == {"K": 10, "atent_over_pgd_at": 1.05, "atent_over_K+1_passes": 1.2}
     assert [(r["norm"], r["K"]) for r in rec["results"]] == [("linf", 1), ("linf", 2), ("l2", 1), ("l2", 2)]
     for r in rec["results"]:
-        assert set(r["median_seconds"]) == {"pgd_at", "atent", "atent_exact", "plain_K+1"}
+        assert set(r["median_seconds"]) == {"pgd_at", "atent", "atent_exact", "atent_last", "plain_K+1"}
         assert all(v > 0 for v in r["median_seconds"].values())
-        for key in ("atent_over_pgd_at", "atent_exact_over_pgd_at", "atent_over_K+1_passes"):
+        for key in ("atent_over_pgd_at", "atent_exact_over_pgd_at", "atent_last_over_pgd_at", "atent_over_K+1_passes"):
             assert r[key] > 0
         assert r["atent_over_pgd_at"] == pytest.approx(r["median_seconds"]["atent"] / r["median_seconds"]["pgd_at"])
 
