@@ -58,7 +58,7 @@ paper = report.paper_numbers(table_name)
 sns.set_theme(style="whitegrid", context="notebook")
 print(report.describe_experiment(exp))
 missing = optional_data.missing_data(prof, exp.dataset)
-print("CIFAR-10 found: training and evaluating." if missing is None else f"NOT RUN. {missing}")
+print(f"{exp.dataset} found: training and evaluating." if missing is None else f"NOT RUN. {missing}")
 
 # %% [markdown]
 # ## Train and evaluate (only with the real data)

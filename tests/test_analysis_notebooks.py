@@ -149,3 +149,19 @@ def test_act_alpha_reads_alpha_from_the_configs_and_keeps_the_paper_rows(execute
     assert table.loc[0.9, "pgd20 (smoke)"] == pytest.approx(res["checkpoints"]["last"]["attacks"]["pgd20"]["accuracy"],
                                                             abs=0.01)
     assert table.loc[0.9, "pgd20 (paper)"] == 55.12 and pd.isna(table.loc[0.3, "pgd20 (smoke)"])
+
+
+def test_cifar_notebook_with_its_data_present_trains_evaluates_and_tables_ours(smoke_profile_path, smoke_runs,
+                                                                              tmp_path):
+    """The branch that runs where the real files are, exercised on an experiment whose data the tests have
+    (MNIST l2 of the smoke profile, beside Table 1): the notebook is generic in the experiment."""
+    params = {**_params("cifar_tables", smoke_profile_path, smoke_runs, tmp_path),
+              "experiment": "mnist_l2", "table_name": "table1_mnist_l2"}
+    notebook.execute("cifar_tables", params, build_dir=tmp_path / "build")
+    metrics = json.loads((tmp_path / "metrics" / "table1_mnist_l2.json").read_text())
+    assert metrics["status"] == "ok"
+    table = pd.read_csv(tmp_path / "tables" / "table1_mnist_l2.csv", index_col="defense")
+    res = json.loads((smoke_runs / "smoke" / "mnist_l2" / "atent_l2" / "eval.json").read_text())["checkpoints"]["last"]
+    assert table.loc["atent_l2", "natural (smoke)"] == pytest.approx(res["natural"], abs=0.01)
+    assert table.loc["atent_l2", "PGD-40 (paper)"] == 77.21
+    assert "OURS NOT RUN" not in (tmp_path / "tables" / "table1_mnist_l2.md").read_text()
