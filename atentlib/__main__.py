@@ -115,6 +115,12 @@ def cmd_index(args) -> None:
     print(f"wrote {out}")
 
 
+def cmd_timings(args) -> None:
+    from .timings import summary
+
+    print(summary(Path(args.runs_dir), load_profile(args.profile).profile, Path(args.build_dir)))
+
+
 def _train_epilog() -> str:
     from .config import TrainConfig
     from .config_defenses import describe_defenses
@@ -162,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dvc-yaml", default="dvc.yaml")
     p.add_argument("--out", default="figures/index.md")
     p.set_defaults(func=cmd_index)
+    p = sub.add_parser("timings", parents=[common], help="where the pipeline's time went: training, attack and "
+                       "notebook seconds recorded by the stages")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--build-dir", default="build", help="where the executed notebooks are")
+    p.set_defaults(func=cmd_timings)
     args = parser.parse_args(argv)
     try:
         args.func(args)
