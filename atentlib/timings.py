@@ -57,8 +57,9 @@ def summary(runs_dir: Path | str, profile: str, build_dir: Path | str) -> str:
     runs = run_timings(runs_dir, profile)
     per_exp = (runs.groupby("experiment")[["train", *RESULT_FILES]].sum(min_count=1) / 60).round(1)
     per_exp["runs"] = runs.groupby("experiment").size()
-    notebooks = (notebook_timings(build_dir) / 60).round(1).rename("minutes")
-    total = (runs[["train", *RESULT_FILES]].sum().sum() + notebook_timings(build_dir).sum()) / 60
+    notebook_seconds = notebook_timings(build_dir)
+    notebooks = (notebook_seconds / 60).round(1).rename("minutes")
+    total = (runs[["train", *RESULT_FILES]].sum().sum() + notebook_seconds.sum()) / 60
     nb_text = notebooks.to_frame().to_markdown() if len(notebooks) else f"no executed notebooks in {build_dir}"
     return (f"Recorded time of profile {profile!r} (minutes; start-up and DVC bookkeeping not included)\n\n"
             f"{per_exp.to_markdown()}\n\n{nb_text}\n\nrecorded total: {total:.1f} minutes\n")

@@ -38,9 +38,6 @@ experiment = "mnist_linf_ablation"
 reference = "atent_K10"    # the run both sweeps pass through
 
 # %%
-import json
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -57,7 +54,7 @@ ours = report.results_frame(runs_dir, label, experiment, list(exp.defenses))
 last = ours[ours.checkpoint == "last"].set_index("defense")
 rows = []
 for d, cfg in exp.defenses.items():
-    run = json.loads((Path(runs_dir) / label / experiment / d / "run.json").read_text())
+    run = report.load_run(runs_dir, label, experiment, d)
     secs = run["seconds_per_epoch"]
     rows.append({"defense": d, "K": cfg.K, "gamma": cfg.gamma, "radius": round(1 / cfg.gamma, 3),
                  "natural": last.loc[d, "natural"], "pgd20": last.loc[d, "pgd20"], "pgd40": last.loc[d, "pgd40"],

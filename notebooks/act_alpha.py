@@ -48,7 +48,7 @@ sns.set_theme(style="whitegrid", context="notebook")
 print(report.describe_experiment(exp))
 ours = report.results_frame(runs_dir, label, experiment, list(exp.defenses))
 last = ours[ours.checkpoint == "last"].set_index("defense")
-attacks_run = [c for c in last.columns if c not in ("checkpoint", "epoch", "n_test", "natural")]
+attacks_run = [c for c in report.result_metrics(last) if c != "natural"]
 table = pd.DataFrame([{"alpha": cfg.alpha, "natural": last.loc[d, "natural"],
                        **{a: last.loc[d, a] for a in attacks_run}} for d, cfg in exp.defenses.items()])
 paper_rows = pd.DataFrame(paper["rows"]).rename(columns={"natural": "natural (paper)", "pgd20": "pgd20 (paper)"})

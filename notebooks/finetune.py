@@ -37,9 +37,6 @@ base = ["mnist_linf", "sgd"]              # [experiment, defense] of the model t
 scratch = ["mnist_linf", "atent_linf"]    # [experiment, defense] of ATENT trained from scratch
 
 # %%
-import json
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
@@ -65,7 +62,7 @@ for name, (e, d) in {"benign start": base, "from scratch": scratch,
                      **{f"fine-tuned {d}": (experiment, d) for d in exp.defenses}}.items():
     frame = report.results_frame(runs_dir, label, e, [d])
     last = frame[frame.checkpoint == "last"].iloc[0]
-    run = json.loads((Path(runs_dir) / label / e / d / "run.json").read_text())
+    run = report.load_run(runs_dir, label, e, d)
     rows[name] = {"defense": report.display_name(d), "experiment": e, "epochs": run["epochs"],
                   **{m: last[m] for m in ("natural", "pgd20", "cw") if m in last}}
 table = pd.DataFrame.from_dict(rows, orient="index")
