@@ -85,6 +85,12 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def _cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 natively on this CPU (emulated bf16 is slower than float32)."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(check()) if check is not None else True
+
+
 def make_optimizer(model: nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
     o = tc.optimizer
     if o.name == "adam":
@@ -198,9 +204,12 @@ def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log
     spec = RunSpec(profile.profile, experiment, defense_name, exp)
     distributed.check_supported(ctx, dcfg.kind)
     device = distributed.local_device(ctx, device or pick_device(profile.device))
-    channels_last = device.type == "cuda" and tc.channels_last
+    channels_last = device.type in ("cuda", "cpu") and tc.channels_last
     torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark or (device.type == "cuda" and tc.cudnn_benchmark)
     amp_dtype = resolve_amp(tc.amp, device)
+    if amp_dtype is torch.bfloat16 and device.type == "cpu" and not _cpu_has_bf16():
+        log(f"amp = bf16 on a CPU without native bfloat16 (AVX512-BF16/AMX): slower than float32; set "
+            f"experiments.{experiment}.train.amp: off")
     if not ctx.is_main:  # only rank 0 logs and writes files
         log, progress = (lambda *_: None), False
     ckpt_path = out_dir / "checkpoint.pt"

