@@ -61,6 +61,27 @@ def test_nan_loss_stops_with_epoch_and_batch(smoke_profile_path, tmp_path):
         fit(prof, "mnist_linf", "sgd", _bundle(prof), tmp_path / "run", progress=False, log=lambda *_: None)
 
 
+def test_bf16_training_on_cpu_learns_and_is_recorded(smoke_profile_path, tmp_path, monkeypatch):
+    """amp: bf16 autocasts ATENT's steps on the CPU too (the quick profile's setting); run.json records it, the
+    model still learns, and a CPU without native bf16 gets a warning that names the setting."""
+    from atentlib import train as train_mod
+
+    raw = yaml.safe_load(Path(smoke_profile_path).read_text())
+    raw["experiments"]["mnist_linf"]["train"]["amp"] = "bf16"
+    path = tmp_path / "bf16.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    prof = load_profile(path)
+    monkeypatch.setattr(train_mod, "_cpu_has_bf16", lambda: False)
+    said: list[str] = []
+    fit(prof, "mnist_linf", "atent_linf", _bundle(prof), tmp_path / "run", progress=False, log=said.append)
+    assert any("experiments.mnist_linf.train.amp: off" in s for s in said), said
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["amp"] == "torch.bfloat16"
+    assert pd.read_csv(tmp_path / "run" / "metrics.csv")["test_natural"].iloc[-1] > 30
+    model, _ = load_model(tmp_path / "run" / "checkpoint.pt")
+    assert all(p.dtype == torch.float32 for p in model.parameters())   # autocast: the weights stay float32
+
+
 def _train_cmd(profile_path, tmp_path):
     return [sys.executable, "-m", "atentlib", "train", "--profile", str(profile_path), "--experiment",
             "mnist_linf", "--defense", "atent_linf", "--no-progress"]
