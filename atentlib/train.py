@@ -207,11 +207,11 @@ def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log
     channels_last = device.type in ("cuda", "cpu") and tc.channels_last
     torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark or (device.type == "cuda" and tc.cudnn_benchmark)
     amp_dtype = resolve_amp(tc.amp, device)
-    if amp_dtype is torch.bfloat16 and device.type == "cpu" and not _cpu_has_bf16():
-        log(f"amp = bf16 on a CPU without native bfloat16 (AVX512-BF16/AMX): slower than float32; set "
-            f"experiments.{experiment}.train.amp: off")
     if not ctx.is_main:  # only rank 0 logs and writes files
         log, progress = (lambda *_: None), False
+    if amp_dtype is torch.bfloat16 and device.type == "cpu" and not _cpu_has_bf16():
+        log(f"amp = bf16 on a CPU without native bfloat16 (AVX512-BF16/AMX): slower than float32; set "
+            f'experiments.{experiment}.train.amp: "off" (quoted: YAML reads a bare off as false)')
     ckpt_path = out_dir / "checkpoint.pt"
     where = f"{experiment}/{defense_name}"
 

@@ -74,7 +74,7 @@ def test_bf16_training_on_cpu_learns_and_is_recorded(smoke_profile_path, tmp_pat
     monkeypatch.setattr(train_mod, "_cpu_has_bf16", lambda: False)
     said: list[str] = []
     fit(prof, "mnist_linf", "atent_linf", _bundle(prof), tmp_path / "run", progress=False, log=said.append)
-    assert any("experiments.mnist_linf.train.amp: off" in s for s in said), said
+    assert any('experiments.mnist_linf.train.amp: "off"' in s for s in said), said
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["amp"] == "torch.bfloat16"
     assert pd.read_csv(tmp_path / "run" / "metrics.csv")["test_natural"].iloc[-1] > 30
