@@ -16,11 +16,12 @@ from . import attacks, checkpoint
 from .config import AttackConfig, EvalConfig
 from .data import Split
 from .threat import Ball, Norm
-from .scoring import Attack, accuracy, attack_accuracy  # Attack: (x, y) -> x_adv, the model bound in
+from .scoring import ATTACK_BATCH_SIZE, Attack, accuracy, attack_accuracy  # Attack: (x, y) -> x_adv, the model bound in
 from .train import load_model
 
 
-def build_attack(model: nn.Module, a: AttackConfig, seed: int = 0, batch_size: int = 500) -> Attack:
+def build_attack(model: nn.Module, a: AttackConfig, seed: int = 0,
+                 batch_size: int = ATTACK_BATCH_SIZE) -> Attack:
     """The attack a config describes, as a function of (x, y) with the model bound in."""
     ball = Ball(a.norm, a.eps)
     if a.kind == "pgd":
@@ -45,7 +46,8 @@ def build_attack(model: nn.Module, a: AttackConfig, seed: int = 0, batch_size: i
 
 
 def eps_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Norm, eps_list: list[float], steps: int,
-              step_size: float | None = None, restarts: int = 1, kind: str = "pgd", batch_size: int = 500,
+              step_size: float | None = None, restarts: int = 1, kind: str = "pgd",
+              batch_size: int = ATTACK_BATCH_SIZE,
               seed: int = 0) -> list[dict]:
     """Accuracy against eps: one row {"eps", "accuracy", "kind", "steps", "step_size", "restarts"} per eps.
 

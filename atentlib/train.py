@@ -332,11 +332,18 @@ def _write_run_json(profile, experiment, defense_name, data, out_dir, device, tc
     }, out_dir / "run.json")
 
 
-def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
-    """A trained model (eval mode) and its checkpoint's spec, from a verified checkpoint."""
+def load_model(path: Path, device: torch.device | str = "cpu",
+               channels_last: bool = True) -> tuple[nn.Module, dict]:
+    """A trained model (eval mode) and its checkpoint's spec, from a verified checkpoint.
+
+    channels_last (speed only, on CPU and CUDA): the attacks of evaluation run 1.2-1.5x faster per digit on a 2-core
+    CPU; the outputs agree with the default layout to float32 rounding.
+    """
     state = checkpoint.load(path, map_location=device)
     spec = state["spec"]
     model = models.build(spec["model"], num_classes=spec["num_classes"]).to(device)
     model.load_state_dict(state["model"])
+    if channels_last and torch.device(device).type in ("cuda", "cpu"):
+        model = model.to(memory_format=torch.channels_last)
     model.eval()
     return model, {**spec, "epoch": state["epoch"] + 1, "selected": state.get("selected", "last epoch")}

@@ -112,7 +112,7 @@ class Attacked:
 
 
 def attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, step_size: float,
-           restarts: int = 1, batch_size: int = 500) -> Attacked:
+           restarts: int = 1, batch_size: int = 100) -> Attacked:
     """Clean and linf-PGD predictions of `model` (eval mode) on (x, y)."""
     ball = Ball("linf", eps)
     advs, pc, pa = [], [], []
@@ -137,7 +137,7 @@ def _last_linear(model: nn.Module) -> nn.Linear:
 
 
 @torch.no_grad()
-def features(model: nn.Module, x: torch.Tensor, kind: str = "hidden", batch_size: int = 1000) -> np.ndarray:
+def features(model: nn.Module, x: torch.Tensor, kind: str = "hidden", batch_size: int = 250) -> np.ndarray:
     """What t-SNE embeds: `hidden`, the input of the model's last linear layer (the features the decision is a
     linear function of), or `input`, the flattened pixels. Model in eval mode."""
     if kind == "input":

@@ -44,7 +44,7 @@ n = 1000
 alpha = 0.001
 n_examples = 100
 radii = [0.0, 0.2, 0.4, 0.6]
-batch_size = 1000
+batch_size = 250
 seed = 0
 
 # %%

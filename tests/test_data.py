@@ -29,6 +29,26 @@ def test_reads_torchvision_format(tiny_mnist_dir):
     assert bundle.info["n_train"] == 300 and bundle.info["n_test"] == 100
 
 
+def test_idx_reader_agrees_with_torchvisions(tiny_mnist_dir):
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    x, y = data.read_idx(tiny_mnist_dir / data.NPM_IMAGES, tiny_mnist_dir / data.NPM_LABELS)
+    tv_x = read_image_file(str(tiny_mnist_dir / data.NPM_IMAGES))
+    tv_y = read_label_file(str(tiny_mnist_dir / data.NPM_LABELS))
+    assert torch.equal(x, tv_x.unsqueeze(1).float() / 255.0) and torch.equal(y, tv_y.long())
+
+
+def test_idx_reader_refuses_a_wrong_header(tmp_path):
+    images, labels = synthetic_digits(5)
+    write_torchvision_mnist(tmp_path, images, labels)
+    with pytest.raises(data.DataError, match="not an idx images file"):  # labels file given as images
+        data.read_idx(tmp_path / data.NPM_LABELS, tmp_path / data.NPM_LABELS)
+    raw = (tmp_path / data.NPM_IMAGES).read_bytes()
+    (tmp_path / "short").write_bytes(raw[:-28])  # one row of one image missing
+    with pytest.raises(data.DataError, match="header says"):
+        data.read_idx(tmp_path / "short", tmp_path / data.NPM_LABELS)
+
+
 def test_split_is_stratified_disjoint_and_fixed():
     y = torch.arange(1000) % 10
     tr, te = data.stratified_split(y, 800, 200, seed=3)

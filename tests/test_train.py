@@ -39,6 +39,19 @@ def test_each_defense_trains_and_writes_its_files(smoke_runs, defense):
     assert hist["test_natural"].iloc[-1] > 30  # the synthetic bars are easy: well above 10% chance
 
 
+def test_loaded_model_is_channels_last_and_agrees_with_the_default_layout(smoke_runs):
+    path = smoke_runs / "smoke" / "mnist_linf" / "pgd_at" / "checkpoint.pt"
+    fast, _ = load_model(path)
+    plain, _ = load_model(path, channels_last=False)
+    def deep_conv(model):  # a convolution with several input channels (for one channel both layouts coincide)
+        return next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+
+    assert deep_conv(fast).weight.is_contiguous(memory_format=torch.channels_last)
+    assert not deep_conv(plain).weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(16, 1, 28, 28)
+    torch.testing.assert_close(fast(x), plain(x), rtol=1e-4, atol=1e-5)
+
+
 def test_corrupted_checkpoint_is_refused(smoke_profile_path, tmp_path):
     prof = load_profile(smoke_profile_path)
     fit(prof, "mnist_linf", "sgd", _bundle(prof), tmp_path, progress=False, log=lambda *_: None)

@@ -32,7 +32,7 @@ def _fit_targets(aa: AutoAttack, n_cls: int) -> None:
 
 
 def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ball: Ball,
-               version: Literal["standard", "plus", "rand", "cheap"] = "standard", batch_size: int = 500,
+               version: Literal["standard", "plus", "rand", "cheap"] = "standard", batch_size: int = 100,
                seed: int = 0, n_iter: int | None = None, verbose: bool = False) -> torch.Tensor:
     """AutoAttack's x_adv [B, ...] (in the ball and [0, 1]); model in eval mode, modes restored.
 
