@@ -38,6 +38,7 @@ bench: $(STAMP)
 	python bench/bench_atent_vs_pgd.py
 	python bench/bench_attacks.py
 	python bench/bench_certify.py
+	python bench/bench_eval_layout.py
 
 # JupyterLab on the repository root, opening the start-here notebook. notebooks/*.py open as notebooks: jupytext's
 # contents manager reads them, and tools/jupyter/labconfig makes "Jupytext Notebook" the default viewer of .py

@@ -102,7 +102,11 @@ class Prepared:
 
 
 def prepare(model: nn.Module, device: torch.device, opts: EngineOptions = EngineOptions()) -> Prepared:
-    """Move the model to the device and apply the engine's options, exactly as atentlib.train._fit does."""
+    """Move the model to the device and apply the engine's GPU options as atentlib.train.fit does on CUDA.
+
+    On a CPU the benches keep float32 and the default memory format (the engine itself uses channels_last there,
+    and bf16 where a profile asks for it): they compare methods with each other, not layouts.
+    """
     model = model.to(device)
     channels_last = device.type == "cuda" and opts.channels_last
     if channels_last:

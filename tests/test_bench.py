@@ -73,6 +73,15 @@ def test_certify(bench_dir):
     assert set(rec["median_seconds"]) == {"certify", "plain"} and rec["certify_over_plain"] > 0
 
 
+def test_eval_layout(bench_dir):
+    rec = _run("eval_layout", ["--models", "lenet5", "--digits", "4", "--batches", "4", "2", "--steps", "1",
+                               "--repeats", "1"], bench_dir / "eval_layout.json")
+    (row,) = rec["results"]
+    assert set(row["median_seconds"]) == {"default_4", "default_2", "cl_4", "cl_2"}
+    assert row["speedup"] == pytest.approx(row["median_seconds"]["default_4"] / row["median_seconds"]["cl_2"])
+    assert row["ms_per_digit"]["cl_2"] == pytest.approx(1000 * row["median_seconds"]["cl_2"] / 4)
+
+
 def test_epoch_time(bench_dir):
     rec = _run("epoch_time", ["--steps", "1", "--batch", "2", "--K", "1", "--attack-steps", "1",
                               "--defenses", "atent", "pgd_at"], bench_dir / "epoch_time.json")
