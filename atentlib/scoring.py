@@ -12,9 +12,9 @@ from .threat import model_mode
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-# Default batch sizes. On a 2-core CPU a forward+backward pass of SmallCNN/LeNet5 costs 1.4-1.8x less per digit in
-# batches of 100 than of 500 (the activations of a batch stay in cache; bench/ and README); forward passes alone
-# are cheapest around 250. The evaluation configs of a profile set their own batch_size.
+# Default batch sizes. On a 2-core CPU, PGD-20 costs 2.1x (SmallCNN) and 1.4x (LeNet5) less per digit in batches of
+# 100 than of 500 (the activations of a batch stay in cache; bench/bench_eval_layout.py); forward passes alone are
+# cheapest around 250. The evaluation configs of a profile set their own batch_size.
 ATTACK_BATCH_SIZE = 100
 FORWARD_BATCH_SIZE = 250
 

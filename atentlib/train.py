@@ -336,8 +336,8 @@ def load_model(path: Path, device: torch.device | str = "cpu",
                channels_last: bool = True) -> tuple[nn.Module, dict]:
     """A trained model (eval mode) and its checkpoint's spec, from a verified checkpoint.
 
-    channels_last (speed only, on CPU and CUDA): the attacks of evaluation run 1.2-1.5x faster per digit on a 2-core
-    CPU; the outputs agree with the default layout to float32 rounding.
+    channels_last (speed only, on CPU and CUDA): PGD runs 1.2x faster per digit on a 2-core CPU
+    (bench/bench_eval_layout.py); the outputs agree with the default layout to float32 rounding.
     """
     state = checkpoint.load(path, map_location=device)
     spec = state["spec"]
