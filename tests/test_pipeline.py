@@ -90,3 +90,35 @@ def test_train_help_lists_every_defense_and_its_parameters(capsys):
         assert f"\n  {kind}: " in text
     for field in ("mu_grad_cutoff = 0.02", "outer_gradient = 'gamma'", "beta = 6.0", "early_stopping_patience = None"):
         assert field in text
+
+
+def _table_stages() -> list[tuple[str, str]]:
+    """(table name, experiment) of every notebook stage that makes a table of the papers' numbers."""
+    out = []
+    for stage in _dvc()["stages"].values():
+        for cmd in _cmds(stage):
+            words = cmd.split()
+            if "notebook" not in words or "experiment" not in words:
+                continue
+            name = words[words.index("notebook") + 1]
+            experiment = words[words.index("experiment") + 1]
+            table = words[words.index("table_name") + 1] if "table_name" in words else name
+            out.append((table, experiment))
+    return out
+
+
+def test_the_paper_profile_runs_an_attack_for_every_column_the_papers_report():
+    from atentlib.report import paper_numbers
+
+    profile = load_profile("paper")
+    checked = 0
+    for table, experiment in _table_stages():
+        try:
+            columns = paper_numbers(table).get("columns", {})
+        except KeyError:
+            continue  # a notebook without a table of the papers' numbers (audits)
+        attacks = {a.name for a in profile.experiments[experiment].evaluation.attacks}
+        missing = set(columns) - {"natural"} - attacks
+        assert not missing, f"{table}: the paper reports {sorted(missing)} but {experiment} does not run them"
+        checked += 1
+    assert checked == 4  # Tables 1, 2, 3 and S1
