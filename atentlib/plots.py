@@ -28,7 +28,8 @@ def accuracy_bars(summary: pd.DataFrame, metrics: list[str], title: str, paper_r
         offset = (j - (len(metrics) - 1) / 2) * width
         sd = summary.get(f"{m} sd")
         ax.bar(x + offset, summary[m], width, color=palette[j], label=(labels or {}).get(m, m),
-               yerr=None if sd is None or sd.isna().all() else sd.fillna(0).to_numpy(), capsize=2,
+               # a single-seed row has no spread: NaN draws no error bar (a 0 would draw caps, as if measured)
+               yerr=None if sd is None or sd.isna().all() else sd.to_numpy(dtype=float), capsize=2,
                error_kw={"elinewidth": 1})
         for row, defense in enumerate(summary.index):
             ref = (paper_rows or {}).get(defense, {}).get((paper_metrics or {}).get(m, ""))

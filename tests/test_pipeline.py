@@ -1,6 +1,7 @@
 """dvc.yaml is the study's table of contents: its runs are exactly the profiles' defenses."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,25 @@ def test_the_paper_profile_runs_an_attack_for_every_column_the_papers_report():
         assert not missing, f"{table}: the paper reports {sorted(missing)} but {experiment} does not run them"
         checked += 1
     assert checked == 4  # Tables 1, 2, 3 and S1
+
+
+def _atentlib_modules_used(source: str) -> set[str]:
+    """The atentlib modules a notebook imports: `from atentlib import a, b`, `from atentlib.c import ...`."""
+    used: set[str] = set()
+    for names in re.findall(r"from atentlib import ([\w, ]+)", source):
+        used |= {n.strip() for n in names.split(",") if n.strip()}
+    used |= set(re.findall(r"from atentlib\.(\w+) import", source))
+    return used
+
+
+def test_every_notebook_stage_depends_on_the_atentlib_modules_its_notebook_imports():
+    """So that changing one of them reruns the stage. config is left out: the stage's params carry the values."""
+    for name, stage in _dvc()["stages"].items():
+        body = stage.get("do", stage)
+        notebooks = [m for c in _cmds(stage) for m in re.findall(r"notebook (\w+)", c)]
+        if not notebooks:
+            continue
+        deps = [d if isinstance(d, str) else next(iter(d)) for d in body.get("deps", [])]
+        used = _atentlib_modules_used((ROOT / "notebooks" / f"{notebooks[0]}.py").read_text()) - {"config"}
+        missing = {m for m in used if not any(d == f"atentlib/{m}.py" or d == f"atentlib/{m}" for d in deps)}
+        assert not missing, f"stage {name}: notebooks/{notebooks[0]}.py imports atentlib {sorted(missing)}"
