@@ -197,6 +197,11 @@ def fit(profile: Profile, experiment: str, defense_name: str, data: DataBundle, 
         distributed.close(ctx)
 
 
+def use_channels_last(device: torch.device | str, wanted: bool = True) -> bool:
+    """Whether the engine puts models in channels_last on this device (CUDA and CPU; speed only)."""
+    return wanted and torch.device(device).type in ("cuda", "cpu")
+
+
 def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log, ctx) -> list[dict]:
     exp = profile.experiment(experiment)
     dcfg = exp.defense(defense_name)
@@ -204,7 +209,7 @@ def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log
     spec = RunSpec(profile.profile, experiment, defense_name, exp)
     distributed.check_supported(ctx, dcfg.kind)
     device = distributed.local_device(ctx, device or pick_device(profile.device))
-    channels_last = device.type in ("cuda", "cpu") and tc.channels_last
+    channels_last = use_channels_last(device, tc.channels_last)
     torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark or (device.type == "cuda" and tc.cudnn_benchmark)
     amp_dtype = resolve_amp(tc.amp, device)
     if not ctx.is_main:  # only rank 0 logs and writes files
@@ -343,7 +348,7 @@ def load_model(path: Path, device: torch.device | str = "cpu",
     spec = state["spec"]
     model = models.build(spec["model"], num_classes=spec["num_classes"]).to(device)
     model.load_state_dict(state["model"])
-    if channels_last and torch.device(device).type in ("cuda", "cpu"):
+    if use_channels_last(device, channels_last):
         model = model.to(memory_format=torch.channels_last)
     model.eval()
     return model, {**spec, "epoch": state["epoch"] + 1, "selected": state.get("selected", "last epoch")}

@@ -28,6 +28,7 @@ from . import train as engine
 from .attacks.pgd import pgd
 from .config import DataConfig, EvalConfig, ExperimentConfig, Profile
 from .data import DataBundle, Split
+from .scoring import ATTACK_BATCH_SIZE, FORWARD_BATCH_SIZE
 from .threat import Ball, model_mode
 
 EXPERIMENT = "fig1_tsne"
@@ -112,7 +113,7 @@ class Attacked:
 
 
 def attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, step_size: float,
-           restarts: int = 1, batch_size: int = 100) -> Attacked:
+           restarts: int = 1, batch_size: int = ATTACK_BATCH_SIZE) -> Attacked:
     """Clean and linf-PGD predictions of `model` (eval mode) on (x, y)."""
     ball = Ball("linf", eps)
     advs, pc, pa = [], [], []
@@ -137,7 +138,8 @@ def _last_linear(model: nn.Module) -> nn.Linear:
 
 
 @torch.no_grad()
-def features(model: nn.Module, x: torch.Tensor, kind: str = "hidden", batch_size: int = 250) -> np.ndarray:
+def features(model: nn.Module, x: torch.Tensor, kind: str = "hidden",
+             batch_size: int = FORWARD_BATCH_SIZE) -> np.ndarray:
     """What t-SNE embeds: `hidden`, the input of the model's last linear layer (the features the decision is a
     linear function of), or `input`, the flattened pixels. Model in eval mode."""
     if kind == "input":

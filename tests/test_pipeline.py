@@ -9,6 +9,7 @@ import yaml
 
 from atentlib.config import load_profile
 from atentlib.optional_data import OPTIONAL_DATASETS
+from atentlib.study_index import notebook_stages
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +64,7 @@ def test_every_notebook_stage_names_an_existing_notebook():
 
 
 def test_figures_index_lists_every_figure_with_its_notebook(tmp_path):
-    from atentlib.study_index import build_index, notebook_stages
+    from atentlib.study_index import build_index
 
     out = tmp_path / "figures"
     out.mkdir()
@@ -93,27 +94,16 @@ def test_train_help_lists_every_defense_and_its_parameters(capsys):
         assert field in text
 
 
-def _table_stages() -> list[tuple[str, str]]:
-    """(table name, experiment) of every notebook stage that makes a table of the papers' numbers."""
-    out = []
-    for stage in _dvc()["stages"].values():
-        for cmd in _cmds(stage):
-            words = cmd.split()
-            if "notebook" not in words or "experiment" not in words:
-                continue
-            name = words[words.index("notebook") + 1]
-            experiment = words[words.index("experiment") + 1]
-            table = words[words.index("table_name") + 1] if "table_name" in words else name
-            out.append((table, experiment))
-    return out
-
-
 def test_the_paper_profile_runs_an_attack_for_every_column_the_papers_report():
     from atentlib.report import paper_numbers
 
     profile = load_profile("paper")
     checked = 0
-    for table, experiment in _table_stages():
+    for st in notebook_stages(ROOT / "dvc.yaml"):
+        experiment = st["overrides"].get("experiment")
+        if experiment is None:
+            continue
+        table = st["overrides"].get("table_name", st["notebook"])
         try:
             columns = paper_numbers(table).get("columns", {})
         except KeyError:
@@ -136,12 +126,9 @@ def _atentlib_modules_used(source: str) -> set[str]:
 
 def test_every_notebook_stage_depends_on_the_atentlib_modules_its_notebook_imports():
     """So that changing one of them reruns the stage. config is left out: the stage's params carry the values."""
-    for name, stage in _dvc()["stages"].items():
-        body = stage.get("do", stage)
-        notebooks = [m for c in _cmds(stage) for m in re.findall(r"notebook (\w+)", c)]
-        if not notebooks:
-            continue
-        deps = [d if isinstance(d, str) else next(iter(d)) for d in body.get("deps", [])]
-        used = _atentlib_modules_used((ROOT / "notebooks" / f"{notebooks[0]}.py").read_text()) - {"config"}
-        missing = {m for m in used if not any(d == f"atentlib/{m}.py" or d == f"atentlib/{m}" for d in deps)}
-        assert not missing, f"stage {name}: notebooks/{notebooks[0]}.py imports atentlib {sorted(missing)}"
+    stages = _dvc()["stages"]
+    for st in notebook_stages(ROOT / "dvc.yaml"):
+        deps = [d if isinstance(d, str) else next(iter(d)) for d in stages[st["stage"]].get("deps", [])]
+        used = _atentlib_modules_used((ROOT / "notebooks" / f"{st['notebook']}.py").read_text()) - {"config"}
+        missing = {m for m in used if f"atentlib/{m}.py" not in deps and f"atentlib/{m}" not in deps}
+        assert not missing, f"stage {st['stage']}: notebooks/{st['notebook']}.py imports atentlib {sorted(missing)}"

@@ -15,6 +15,7 @@ from pyautoattack import AutoAttack
 from pyautoattack.square import SquareAttack
 from torch import nn
 
+from ..scoring import ATTACK_BATCH_SIZE
 from ..threat import Ball, model_mode
 from .foolbox_adapter import n_classes
 
@@ -32,7 +33,8 @@ def _fit_targets(aa: AutoAttack, n_cls: int) -> None:
 
 
 def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ball: Ball,
-               version: Literal["standard", "plus", "rand", "cheap"] = "standard", batch_size: int = 100,
+               version: Literal["standard", "plus", "rand", "cheap"] = "standard",
+               batch_size: int = ATTACK_BATCH_SIZE,
                seed: int = 0, n_iter: int | None = None, verbose: bool = False) -> torch.Tensor:
     """AutoAttack's x_adv [B, ...] (in the ball and [0, 1]); model in eval mode, modes restored.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..scoring import ATTACK_BATCH_SIZE
 from ..threat import Ball, model_mode
 from .pgd import LossFn, ce_loss, pgd
 
@@ -28,7 +29,8 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def transfer_accuracy(surrogate: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.Tensor, ball: Ball,
-                      steps: int, step_size: float, restarts: int = 1, batch_size: int = 100) -> dict:
+                      steps: int, step_size: float, restarts: int = 1,
+                      batch_size: int = ATTACK_BATCH_SIZE) -> dict:
     """Accuracy (%) of the target and of the surrogate on the surrogate's PGD examples."""
     tgt = sur = 0.0
     for i in range(0, len(y), batch_size):
