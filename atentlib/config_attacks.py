@@ -14,6 +14,8 @@ __all__ = ["PgdAttack", "FgsmAttack", "CwLinfAttack", "FoolboxPgdAttack", "CwL2A
 class _AttackBase(Strict):
     name: str = Field(..., min_length=1, description="column name in tables, e.g. pgd20")
     eps: float = Field(..., ge=0, description="radius of the threat ball")
+    n_examples: int | None = Field(None, ge=1, description="attack only the first n of the suite's examples (a slow "
+                                   "attack on a subset); None: all of them")
 
 
 class _IterativeAttack(_AttackBase):

@@ -82,7 +82,8 @@ def _masking(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig
     t0 = time.time()
     # AutoAttack of the suite on the same examples and threat is reused, not run a second time
     known = {"autoattack": measured[a.name]["accuracy"] for a in cfg.attacks
-             if a.kind == "autoattack" and a.norm == base.norm and a.eps == base.eps and m == len(y)}
+             if a.kind == "autoattack" and a.norm == base.norm and a.eps == base.eps
+             and attacked_count(a, len(y)) == m}
     flags = run_masking_checks(model, x[:m], y[:m], base.norm, base.eps, steps=base.steps,
                                restarts=mo.restarts,
                                more_steps_factor=mo.more_steps_factor, eps_factors=mo.eps_factors,
@@ -91,6 +92,11 @@ def _masking(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig
                                batch_size=cfg.batch_size, seed=cfg.seed, known=known)
     return {"attack": base.name, "n_examples": m, "passed": all(f["passed"] is not False for f in flags.values()),
             "flags": flags, "seconds": round(time.time() - t0, 1)}
+
+
+def attacked_count(a: AttackConfig, n: int) -> int:
+    """How many of the suite's n examples attack `a` runs on: its own n_examples when set and smaller."""
+    return min(a.n_examples or n, n)
 
 
 def evaluate_model(model: torch.nn.Module, test: Split, cfg: EvalConfig, device: torch.device,
@@ -102,9 +108,10 @@ def evaluate_model(model: torch.nn.Module, test: Split, cfg: EvalConfig, device:
     for a in cfg.attacks:
         torch.manual_seed(cfg.seed)  # each attack's randomness does not depend on the ones before it
         t0 = time.time()
-        acc = attack_accuracy(model, x, y, build_attack(model, a, cfg.seed, cfg.batch_size), cfg.batch_size,
+        m = attacked_count(a, n)
+        acc = attack_accuracy(model, x[:m], y[:m], build_attack(model, a, cfg.seed, cfg.batch_size), cfg.batch_size,
                               progress=progress, desc=a.name)
-        out["attacks"][a.name] = {"accuracy": acc, **a.model_dump(exclude={"name"}),
+        out["attacks"][a.name] = {"accuracy": acc, **a.model_dump(exclude={"name"}), "n_examples": m,
                                   "seconds": round(time.time() - t0, 1)}
     if cfg.masking:
         torch.manual_seed(cfg.seed)

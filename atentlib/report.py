@@ -115,11 +115,23 @@ def metric_columns(summary: pd.DataFrame) -> list[str]:
 
 def describe_experiment(exp) -> str:
     """One paragraph naming an experiment's model, threat, defenses and evaluation attacks (for notebooks)."""
-    attacks = "; ".join(f"{a.name}: {a.kind} {a.steps} steps of {a.step_size}, {a.restarts} restart(s)"
-                        if hasattr(a, "restarts") else f"{a.name}: {a.kind}" for a in exp.evaluation.attacks)
+    def one(a) -> str:
+        text = (f"{a.name}: {a.kind} {a.steps} steps of {a.step_size}, {a.restarts} restart(s)"
+                if hasattr(a, "restarts") else f"{a.name}: {a.kind}")
+        return text + (f" (first {a.n_examples} examples only)" if a.n_examples else "")
+
+    attacks = "; ".join(one(a) for a in exp.evaluation.attacks)
     return (f"model {exp.model}, threat {exp.threat.norm} eps = {exp.threat.eps}; defenses: "
             f"{', '.join(exp.defenses)}\nattacks on the first {exp.evaluation.n_examples or 'all'} held-out "
             f"examples: {attacks}")
+
+
+def subset_note(evaluation) -> str:
+    """'; cw on the first 200 examples' for the attacks of a suite that run on a subset ('' when none does)."""
+    n = evaluation.n_examples
+    parts = [f"{a.name} on the first {a.n_examples}" for a in evaluation.attacks
+             if a.n_examples and (n is None or a.n_examples < n)]
+    return "; " + ", ".join(parts) + " examples" if parts else ""
 
 
 def beside_paper(summary: pd.DataFrame, table: str, profile: str) -> pd.DataFrame:

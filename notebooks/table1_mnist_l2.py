@@ -28,9 +28,11 @@
 # raw gradient of a batch-mean loss is tiny.
 #
 # **What is run here.** The `train` and `evaluate` stages trained each defense of the profile's `mnist_l2`
-# experiment and attacked its last and best checkpoints with PGD-40 (step 0.25). The paper restarts PGD 10 times;
-# the quick profile restarts it once, which can only make our robust numbers higher (the printout below lists each
-# attack's steps and restarts, from `params/<profile>.yaml`). Defenses named `<defense>_seed<N>` are extra seeds, averaged
+# experiment and attacked its last and best checkpoints with PGD-40 (step 0.25) and Carlini-Wagner l2 (foolbox's
+# minimal-perturbation attack, its result clipped to the ε-ball). The paper restarts PGD 10 times; the quick profile
+# restarts it once, which can only make our robust numbers higher. CW-l2 is slow on a CPU, so the quick profile
+# runs fewer of its optimisation steps and only on the first held-out digits (the printout below lists each
+# attack's settings, from `params/<profile>.yaml`). Defenses named `<defense>_seed<N>` are extra seeds, averaged
 # into one row; PGD-AT(E) is PGD-AT's best checkpoint by the monitor's robust accuracy (measured on the first
 # held-out digits, so read it as what early stopping can at best give).
 #
@@ -77,7 +79,8 @@ ours
 summary = report.table_summary(ours, defenses, early_stopped)
 table = report.beside_paper(summary, table_name, label)
 report.write_table(table, table_name, tables_dir, label,
-                   "Table 1: MNIST, l2, eps = 2 (accuracy %, last checkpoint; PGD-AT(E): best checkpoint)")
+                   "Table 1: MNIST, l2, eps = 2 (accuracy %, last checkpoint; PGD-AT(E): best checkpoint"
+                   f"{report.subset_note(exp.evaluation)})")
 report.write_metrics(report.summary_metrics(summary, label), table_name, metrics_dir)
 table
 

@@ -80,7 +80,8 @@ ours
 summary = report.table_summary(ours, defenses, early_stopped)
 table = report.beside_paper(summary, table_name, label)
 report.write_table(table, table_name, tables_dir, label,
-                   "Table 2: MNIST, linf, eps = 0.3 (accuracy %, last checkpoint; PGD-AT(E): best checkpoint)")
+                   "Table 2: MNIST, linf, eps = 0.3 (accuracy %, last checkpoint; PGD-AT(E): best checkpoint"
+                   f"{report.subset_note(exp.evaluation)})")
 table
 
 # %%

@@ -255,6 +255,22 @@ def test_evaluate_model_output_format():
     assert pgd5["accuracy"] == out["attacks"]["fgsm"]["accuracy"] == out["attacks"]["cw"]["accuracy"]
 
 
+def test_an_attack_with_its_own_n_examples_runs_on_that_many_first_examples():
+    model, x, y, wd, m = two_class(20)
+    eps = 0.5 * torch.quantile(m / dual(wd, "linf"), 0.5).item()  # the median radius: about half survive
+    pgd = {"norm": "linf", "eps": eps, "steps": 10, "step_size": eps / 4, "random_start": False}
+    cfg = suite({"name": "all", **pgd}, {"name": "first7", **pgd, "n_examples": 7},
+                {"name": "more", **pgd, "n_examples": 50})
+    out = evaluate_model(model, Split(x, y), cfg, torch.device("cpu"), progress=False)
+    robust = (m > eps * dual(wd, "linf")).double() * 100  # the closed form on a linear model
+    assert out["attacks"]["first7"]["n_examples"] == 7
+    assert out["attacks"]["first7"]["accuracy"] == pytest.approx(robust[:7].mean().item())
+    assert out["attacks"]["all"]["n_examples"] == out["attacks"]["more"]["n_examples"] == 20
+    assert out["attacks"]["all"]["accuracy"] == out["attacks"]["more"]["accuracy"] == pytest.approx(robust.mean().item())
+    with pytest.raises(ValidationError, match="n_examples"):
+        suite({"name": "none", **pgd, "n_examples": 0})
+
+
 def test_eps_curve_is_monotone_on_a_linear_model():
     model, x, y, wd, m = two_class(20)
     rows = eps_curve(model, x, y, "linf", [0.0, 0.005, 0.01, 0.02, 0.05], steps=10)

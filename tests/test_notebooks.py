@@ -42,6 +42,10 @@ def test_table1_runs_under_papermill_and_matches_the_runs(smoke_profile_path, sm
     assert table.loc["atent_l2", "PGD-40 (paper)"] == 77.21
     ev = json.loads((smoke_runs / "smoke" / "mnist_l2" / "atent_l2" / "eval.json").read_text())
     assert table.loc["atent_l2", "pgd40 (smoke)"] == round(ev["checkpoints"]["last"]["attacks"]["pgd40"]["accuracy"], 2)
+    cw = ev["checkpoints"]["last"]["attacks"]["cw"]  # CW-l2 on the first 10 of the 40 digits (smoke profile)
+    assert cw["kind"] == "cw_l2" and cw["n_examples"] == 10
+    assert table.loc["atent_l2", "cw (smoke)"] == round(cw["accuracy"], 2) and "CW-l2 (paper)" in table.columns
+    assert "cw on the first 10 examples" in (tmp_path / "tables" / "table1_mnist_l2.md").read_text()
     for f in ("table1_mnist_l2.png", "table1_mnist_l2_curves.png"):
         assert (tmp_path / "figures" / f).stat().st_size > 1000
 

@@ -42,3 +42,14 @@ def test_beside_paper_puts_the_papers_numbers_in_labelled_columns():
     assert t.loc["pgd_at", "pgd20 sd (quick)"] == pytest.approx(1.41, abs=0.01)
     lines = report.findings(s, report.paper_numbers("table2_mnist_linf")["rows"], {"pgd20": "pgd20"})
     assert lines[1].startswith("PGD-AT [2 seeds]: natural 98.25 ± 0.35; pgd20 91.00 ± 1.41 (paper 96.01, -5.01)")
+
+
+def test_attacks_on_a_subset_are_named_in_the_description_and_the_table_note():
+    from atentlib.config import load_profile
+
+    exp = load_profile("quick").experiment("mnist_l2")
+    cw = next(a for a in exp.evaluation.attacks if a.name == "cw")
+    assert cw.n_examples < exp.evaluation.n_examples
+    assert f"cw on the first {cw.n_examples} examples" in report.subset_note(exp.evaluation)
+    assert f"(first {cw.n_examples} examples only)" in report.describe_experiment(exp)
+    assert report.subset_note(load_profile("quick").experiment("mnist_linf").evaluation) == ""
