@@ -66,9 +66,13 @@ paper = report.paper_numbers(f"table2_{experiment}") if experiment == "mnist_lin
 if paper:
     table["CW-linf (paper)"] = [paper["rows"].get(d, {}).get("cw") for d in table.index]
 name = f"robustness_audit_{experiment}"
+n_audit = int(table["n_examples"].iloc[0])
+subsets = {k: v["n_examples"] for k, v in next(iter(audits.values()))["attacks"].items()
+           if v.get("n_examples", n_audit) < n_audit}  # attacks the profile runs on fewer digits
 AUDIT_NOTE = (f"Every number here comes from the {label} profile"
               + ("" if label == "paper" else " (reduced data and epochs), not a reproduction of the paper's")
-              + f"; all attacks ran on the same first {int(table['n_examples'].iloc[0])} held-out test images.")
+              + f"; all attacks ran on the same first {n_audit} held-out test images"
+              + ("".join(f"; {k} on the first {m} only" for k, m in subsets.items())) + ".")
 report.write_table(table, name, tables_dir, label, f"Attack audit, {experiment} (accuracy %, last checkpoint)",
                    note=AUDIT_NOTE)
 table

@@ -98,4 +98,7 @@ def smoke_runs(smoke_runs_dir, smoke_profile_path) -> Path:
             out = runs / prof.profile / name / d
             fit(prof, name, d, bundle, out, progress=False, log=lambda *_: None)
             evaluate_run(out, bundle.test, exp.evaluation, torch.device("cpu"), bundle.info, progress=False)
+            if d in exp.audit_defenses:
+                evaluate_run(out, bundle.test, exp.audit, torch.device("cpu"), bundle.info, progress=False,
+                             checkpoints=("last",), filename="audit.json")
     return runs

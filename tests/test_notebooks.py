@@ -50,7 +50,24 @@ def test_table1_runs_under_papermill_and_matches_the_runs(smoke_profile_path, sm
         assert (tmp_path / "figures" / f).stat().st_size > 1000
 
 
-@pytest.mark.parametrize("name", ["table2_mnist_linf", "table1_mnist_l2"])
+def test_robustness_audit_runs_under_papermill(smoke_profile_path, smoke_runs, tmp_path):
+    params = {**_params(smoke_profile_path, smoke_runs, tmp_path), "experiment": "mnist_linf"}
+    notebook.execute("robustness_audit", params, build_dir=tmp_path / "b")
+    table = pd.read_csv(tmp_path / "tables" / "robustness_audit_mnist_linf.csv", index_col="defense")
+    assert list(table.index) == ["sgd", "atent_linf"] and set(table["n_examples"]) == {20}
+    audit = json.loads((smoke_runs / "smoke" / "mnist_linf" / "sgd" / "audit.json").read_text())["checkpoints"]["last"]
+    assert table.loc["sgd", "pgd40"] == round(audit["attacks"]["pgd40"]["accuracy"], 2)
+    assert audit["attacks"]["cw_linf"]["n_examples"] == 10
+    md = (tmp_path / "tables" / "robustness_audit_mnist_linf.md").read_text()
+    assert "the same first 20 held-out test images; cw_linf on the first 10 only." in md
+    masking = pd.read_csv(tmp_path / "tables" / "robustness_audit_mnist_linf_masking.csv", index_col="defense")
+    assert masking.loc["sgd", "pgd_close_to_autoattack"] == "–"  # AutoAttack is off in the smoke audit
+    metrics = json.loads((tmp_path / "metrics" / "robustness_audit_mnist_linf.json").read_text())
+    assert metrics["sgd"]["masking_passed"] == audit["masking"]["passed"]
+    assert (tmp_path / "figures" / "robustness_audit_mnist_linf.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("name", ["table2_mnist_linf", "table1_mnist_l2", "robustness_audit"])
 def test_table_notebooks_pass_nbval(name, smoke_profile_path, smoke_runs, tmp_path):
     nb = notebook.to_ipynb(name, tmp_path / f"{name}.ipynb", _params(smoke_profile_path, smoke_runs, tmp_path))
     out = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
