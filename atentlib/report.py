@@ -126,12 +126,21 @@ def describe_experiment(exp) -> str:
             f"examples: {attacks}")
 
 
+def _subset_attacks(evaluation) -> dict[str, int]:
+    """{attack name: n} for the attacks of a suite that run on fewer examples than the suite."""
+    n = evaluation.n_examples
+    return {a.name: a.n_examples for a in evaluation.attacks if a.n_examples and (n is None or a.n_examples < n)}
+
+
 def subset_note(evaluation) -> str:
     """'; cw on the first 200 examples' for the attacks of a suite that run on a subset ('' when none does)."""
-    n = evaluation.n_examples
-    parts = [f"{a.name} on the first {a.n_examples}" for a in evaluation.attacks
-             if a.n_examples and (n is None or a.n_examples < n)]
+    parts = [f"{name} on the first {m}" for name, m in _subset_attacks(evaluation).items()]
     return "; " + ", ".join(parts) + " examples" if parts else ""
+
+
+def attack_labels(evaluation) -> dict[str, str]:
+    """Legend labels that say when an attack ran on a subset: {'cw': 'cw (first 200)'}."""
+    return {name: f"{name} (first {m})" for name, m in _subset_attacks(evaluation).items()}
 
 
 def beside_paper(summary: pd.DataFrame, table: str, profile: str) -> pd.DataFrame:

@@ -92,7 +92,8 @@ table
 paper = report.paper_numbers(table_name)
 attack_cols = report.metric_columns(summary)
 compare = {"natural": "natural", "pgd40": "pgd40", "cw": "cw"}
-fig = plots.accuracy_bars(summary, attack_cols, f"MNIST l2, eps = 2 ({label} profile)", paper["rows"], compare)
+fig = plots.accuracy_bars(summary, attack_cols, f"MNIST l2, eps = 2 ({label} profile)", paper["rows"], compare,
+                          labels=report.attack_labels(exp.evaluation))
 report.save_figure(fig, table_name, figures_dir, label)
 plt.show()
 

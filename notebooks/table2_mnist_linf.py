@@ -96,7 +96,8 @@ report.write_metrics(report.summary_metrics(summary, label), table_name, metrics
 paper = report.paper_numbers(table_name)
 attack_cols = report.metric_columns(summary)
 fig = plots.accuracy_bars(summary, attack_cols, f"MNIST linf, eps = 0.3 ({label} profile)", paper["rows"],
-                          paper_metrics={"natural": "natural", "pgd20": "pgd20", "cw": "cw"})
+                          paper_metrics={"natural": "natural", "pgd20": "pgd20", "cw": "cw"},
+                          labels=report.attack_labels(exp.evaluation))
 report.save_figure(fig, table_name, figures_dir, label)
 plt.show()
 

@@ -52,4 +52,6 @@ def test_attacks_on_a_subset_are_named_in_the_description_and_the_table_note():
     assert cw.n_examples < exp.evaluation.n_examples
     assert f"cw on the first {cw.n_examples} examples" in report.subset_note(exp.evaluation)
     assert f"(first {cw.n_examples} examples only)" in report.describe_experiment(exp)
-    assert report.subset_note(load_profile("quick").experiment("mnist_linf").evaluation) == ""
+    assert report.attack_labels(exp.evaluation) == {"cw": f"cw (first {cw.n_examples})"}
+    linf = load_profile("quick").experiment("mnist_linf").evaluation
+    assert report.subset_note(linf) == "" and report.attack_labels(linf) == {}
