@@ -2,7 +2,7 @@
 
 SYNTHETIC inputs (random tensors of the model's input shape) are used: this measures time only, no accuracy.
 For each norm and each K, five things are timed interleaved in one process (round after round, the order
-rotating), so machine load affects them alike; every reported ratio is a ratio of MEDIANS:
+shuffled each round), so machine load affects them alike; every reported ratio is a ratio of MEDIANS:
 
   pgd_at       one PGD-AT step: K PGD steps (x-gradient only, model in eval mode) + one forward-backward for
                the weights (atentlib.defenses.PGDAT)

@@ -2,7 +2,7 @@
 
 SYNTHETIC inputs (random tensors of the model's input shape, random labels, an untrained model): this measures
 throughput only, not attack strength. The three implementations are timed interleaved in one process, round
-after round (order rotating), and compared by the ratio of their MEDIAN times, i.e. the throughput ratio
+after round (order shuffled each round), and compared by the ratio of their MEDIAN times, i.e. the throughput ratio
 (images per second of ours over theirs). Target: ours >= 1.0x torchattacks.
 
   ours         atentlib.attacks.pgd (restarts = 1; it also runs one no-grad forward at the end to score the

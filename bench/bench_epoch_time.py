@@ -5,7 +5,7 @@ accuracy). Each step is the training engine's own (atentlib.train.train_epoch on
 device, zero_grad, the defense's backward under autocast, the optimiser step, the engine's non-finite check),
 with the engine's GPU options on CUDA: bf16 autocast (resolve_amp), channels_last, cudnn.benchmark, and
 torch.compile with --compile. The defenses of a configuration share one model and are timed interleaved, one
-step each per round (order rotating), after --warmup untimed rounds.
+step each per round (order shuffled each round), after --warmup untimed rounds.
 
 THE EPOCH TIME IS EXTRAPOLATED: median seconds of the --steps measured steps x ceil(50,000 / batch) steps
 (391 at batch 128, 196 at batch 256); the engine's per-epoch monitor and checkpoint are not included.

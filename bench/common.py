@@ -3,7 +3,7 @@
 * device set-up as the training engine does it (atentlib.train): bf16 autocast via resolve_amp, channels_last,
   cudnn.benchmark, optional torch.compile -- all on CUDA only; on a CPU everything runs in float32;
 * synchronised timing (torch.cuda.synchronize before and after each timed call on CUDA);
-* interleaved repeats: the variants run in turn, round after round (the order rotates each round), so machine
+* interleaved repeats: the variants run in turn, round after round (the order shuffled each round), so machine
   load falls on all of them alike; ratios are ratios of MEDIANS;
 * the JSON record: device and its name, torch version, threads, load average, and the field
   "inputs": "synthetic random tensors (timing only)" -- no bench ever measures accuracy.
@@ -17,6 +17,7 @@ import contextlib
 import datetime as _dt
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -145,9 +146,11 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int, device: torch.device, warmup: int = 1,
                 after_each: Callable[[str], None] | None = None,
                 before_each: Callable[[str], None] | None = None) -> dict[str, list[float]]:
-    """Seconds of each variant over `repeats` rounds; within a round every variant runs once, the order
-    rotating from round to round. `warmup` untimed rounds come first (compilation, cudnn autotuning, caches).
-    `before_each(name)` / `after_each(name)` run outside the timed region (e.g. peak-memory bookkeeping)."""
+    """Seconds of each variant over `repeats` rounds; within a round every variant runs once, in an order shuffled
+    afresh each round (seeded), so no variant always follows the same one: a rotation keeps the cyclic order, and
+    a variant's time can depend on what ran just before it (allocator and cache state). `warmup` untimed rounds
+    come first (compilation, cudnn autotuning, caches). `before_each(name)` / `after_each(name)` run outside the
+    timed region (e.g. peak-memory bookkeeping)."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     names = list(fns)
@@ -156,9 +159,9 @@ def interleaved(fns: dict[str, Callable[[], object]], repeats: int, device: torc
             fns[name]()
     sync(device)
     times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(repeats):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
+    order = random.Random(0)
+    for _ in range(repeats):
+        for name in order.sample(names, len(names)):
             if before_each:
                 before_each(name)
             times[name].append(timed(fns[name], device))
