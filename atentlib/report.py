@@ -115,10 +115,12 @@ def metric_columns(summary: pd.DataFrame) -> list[str]:
 
 def describe_experiment(exp) -> str:
     """One paragraph naming an experiment's model, threat, defenses and evaluation attacks (for notebooks)."""
+    subsets = subset_attacks(exp.evaluation)
+
     def one(a) -> str:
         text = (f"{a.name}: {a.kind} {a.steps} steps of {a.step_size}, {a.restarts} restart(s)"
                 if hasattr(a, "restarts") else f"{a.name}: {a.kind}")
-        return text + (f" (first {a.n_examples} examples only)" if a.n_examples else "")
+        return text + (f" (first {subsets[a.name]} examples only)" if a.name in subsets else "")
 
     attacks = "; ".join(one(a) for a in exp.evaluation.attacks)
     return (f"model {exp.model}, threat {exp.threat.norm} eps = {exp.threat.eps}; defenses: "
@@ -126,7 +128,7 @@ def describe_experiment(exp) -> str:
             f"examples: {attacks}")
 
 
-def _subset_attacks(evaluation) -> dict[str, int]:
+def subset_attacks(evaluation) -> dict[str, int]:
     """{attack name: n} for the attacks of a suite that run on fewer examples than the suite."""
     n = evaluation.n_examples
     return {a.name: a.n_examples for a in evaluation.attacks if a.n_examples and (n is None or a.n_examples < n)}
@@ -134,13 +136,13 @@ def _subset_attacks(evaluation) -> dict[str, int]:
 
 def subset_note(evaluation) -> str:
     """'; cw on the first 200 examples' for the attacks of a suite that run on a subset ('' when none does)."""
-    parts = [f"{name} on the first {m}" for name, m in _subset_attacks(evaluation).items()]
+    parts = [f"{name} on the first {m}" for name, m in subset_attacks(evaluation).items()]
     return "; " + ", ".join(parts) + " examples" if parts else ""
 
 
 def attack_labels(evaluation) -> dict[str, str]:
     """Legend labels that say when an attack ran on a subset: {'cw': 'cw (first 200)'}."""
-    return {name: f"{name} (first {m})" for name, m in _subset_attacks(evaluation).items()}
+    return {name: f"{name} (first {m})" for name, m in subset_attacks(evaluation).items()}
 
 
 def beside_paper(summary: pd.DataFrame, table: str, profile: str) -> pd.DataFrame:

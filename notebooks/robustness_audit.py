@@ -67,8 +67,7 @@ if paper:
     table["CW-linf (paper)"] = [paper["rows"].get(d, {}).get("cw") for d in table.index]
 name = f"robustness_audit_{experiment}"
 n_audit = int(table["n_examples"].iloc[0])
-subsets = {k: v["n_examples"] for k, v in next(iter(audits.values()))["attacks"].items()
-           if v.get("n_examples", n_audit) < n_audit}  # attacks the profile runs on fewer digits
+subsets = report.subset_attacks(exp.audit)  # attacks the profile runs on fewer digits
 AUDIT_NOTE = (f"Every number here comes from the {label} profile"
               + ("" if label == "paper" else " (reduced data and epochs), not a reproduction of the paper's")
               + f"; all attacks ran on the same first {n_audit} held-out test images"
