@@ -14,7 +14,12 @@ shuffled each round), so machine load affects them alike; every reported ratio i
                mu's weight); the pass structure of PGD-AT exactly (K x-gradient passes + 1 weight pass)
   plain_K+1    K + 1 plain forward-backward passes computing both input- and weight-gradients (the unit of cost)
 
-Targets at K = 10 (printed beside the numbers): ATENT / PGD-AT <= 1.05 and ATENT / (K+1 passes) <= 1.2.
+Beside the times, each variant's ARITHMETIC is counted once (common.count_flops: the floating-point operations of
+its matrix products and convolutions, forward and backward). That count is the same on every machine and every
+run, so its ratios say what the step costs free of the machine's noise; the times say what it costs here.
+
+Targets at K = 10 (printed beside the numbers): ATENT / PGD-AT <= 1.05 and ATENT / (K+1 passes) <= 1.2, checked
+on the times ("meets_targets") and on the arithmetic ("meets_targets_flops").
 Writes bench/results/atent_vs_pgd.json.
 
     python bench/bench_atent_vs_pgd.py [--norm linf l2] [--K 5 10 40] [--batch 128] [--repeats 15]
@@ -24,8 +29,8 @@ from __future__ import annotations
 
 import argparse
 
-from common import (INPUTS, add_common_args, add_engine_args, default_ball_eps, engine_options, interleaved,
-                    medians, prepare, start, summarize, synthetic_batch, target_note, write_result)
+from common import (INPUTS, add_common_args, add_engine_args, count_flops, default_ball_eps, engine_options,
+                    interleaved, medians, prepare, start, summarize, synthetic_batch, target_note, write_result)
 
 import torch  # noqa: E402
 
@@ -66,20 +71,20 @@ def main(argv: list[str] | None = None) -> dict:
     x, y = synthetic_batch(args.model, args.batch, device, seed=args.seed)
     x = prep.inputs(x)
 
-    def step(defense):
+    def step(defense, net=model):
         def run():
-            model.zero_grad(set_to_none=True)
+            net.zero_grad(set_to_none=True)
             with prep.autocast(device):
-                defense.backward(model, x, y, None)
+                defense.backward(net, x, y, None)
         return run
 
-    def plain(n):
+    def plain(n, net=model):
         def run():
-            model.zero_grad(set_to_none=True)
+            net.zero_grad(set_to_none=True)
             for _ in range(n):
                 xr = x.clone().requires_grad_(True)
                 with prep.autocast(device):
-                    loss = torch.nn.functional.cross_entropy(model(xr), y)
+                    loss = torch.nn.functional.cross_entropy(net(xr), y)
                 loss.backward()
         return run
 
@@ -89,10 +94,18 @@ def main(argv: list[str] | None = None) -> dict:
     for norm in args.norm:
         eps = default_ball_eps(args.model, norm)
         for K in args.K:
-            fns = {name: step(d) for name, d in build_variants(norm, K, eps).items()}
+            variants = build_variants(norm, K, eps)
+            fns = {name: step(d) for name, d in variants.items()}
             fns["plain_K+1"] = plain(K + 1)
             times = interleaved(fns, args.repeats, device, warmup=args.warmup)
             med = medians(times)
+            # counted on the eager model (a compiled one may fuse or decompose the products differently)
+            flops = {name: count_flops(step(d, prep.eager)) for name, d in variants.items()}
+            flops["plain_K+1"] = count_flops(plain(K + 1, prep.eager))
+            flop_ratios = {"atent_over_pgd_at": flops["atent"] / flops["pgd_at"],
+                           "atent_exact_over_pgd_at": flops["atent_exact"] / flops["pgd_at"],
+                           "atent_last_over_pgd_at": flops["atent_last"] / flops["pgd_at"],
+                           "atent_over_K+1_passes": flops["atent"] / flops["plain_K+1"]}
             row = {"norm": norm, "K": K, "eps": eps, "median_seconds": med, "timings": summarize(times),
                    "atent_over_pgd_at": med["atent"] / med["pgd_at"],
                    "atent_exact_over_pgd_at": med["atent_exact"] / med["pgd_at"],
@@ -102,6 +115,9 @@ def main(argv: list[str] | None = None) -> dict:
                    "pgd_at_over_K+1_passes": med["pgd_at"] / med["plain_K+1"]}
             row["meets_targets"] = (row["atent_over_pgd_at"] <= TARGETS["atent_over_pgd_at"]
                                     and row["atent_over_K+1_passes"] <= TARGETS["atent_over_K+1_passes"])
+            row.update(flops=flops, flop_ratios=flop_ratios,
+                       meets_targets_flops=(flop_ratios["atent_over_pgd_at"] <= TARGETS["atent_over_pgd_at"]
+                                            and flop_ratios["atent_over_K+1_passes"] <= TARGETS["atent_over_K+1_passes"]))
             results.append(row)
             tag = " (targets are stated at K=10)" if K != TARGETS["K"] else ""
             print(f"{norm} K={K}{tag}: ATENT/PGD-AT = {target_note(row['atent_over_pgd_at'], 1.05)}, "
@@ -110,6 +126,11 @@ def main(argv: list[str] | None = None) -> dict:
                   f"ATENT/(K+1) = {row['atent_exact_over_K+1_passes']:.3f}; last iterate only: "
                   f"ATENT/PGD-AT = {row['atent_last_over_pgd_at']:.3f}; medians: "
                   + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in med.items()))
+            print(f"{norm} K={K} arithmetic (FLOPs of products and convolutions): ATENT/PGD-AT = "
+                  f"{target_note(flop_ratios['atent_over_pgd_at'], 1.05)}, ATENT/(K+1 passes) = "
+                  f"{target_note(flop_ratios['atent_over_K+1_passes'], 1.2)}; exact-mu "
+                  f"{flop_ratios['atent_exact_over_pgd_at']:.3f}, last iterate only "
+                  f"{flop_ratios['atent_last_over_pgd_at']:.3f}; PGD-AT {flops['pgd_at'] / 1e9:.2f} GFLOP per step")
     payload = {"model": args.model, "batch": args.batch, "repeats": args.repeats, "warmup": args.warmup,
                "engine": prep.record(), "targets": TARGETS,
                "variants": {"pgd_at": "PGD-AT step (K x-gradient passes + 1 weight pass)",

@@ -5,6 +5,8 @@
 * synchronised timing (torch.cuda.synchronize before and after each timed call on CUDA);
 * interleaved repeats: the variants run in turn, round after round (the order shuffled each round), so machine
   load falls on all of them alike; ratios are ratios of MEDIANS;
+* arithmetic (count_flops): the floating-point operations of the matrix products and convolutions a variant
+  runs, forward and backward -- a noise-free measure of cost beside the noisy wall-clock one;
 * the JSON record: device and its name, torch version, threads, load average, and the field
   "inputs": "synthetic random tensors (timing only)" -- no bench ever measures accuracy.
 
@@ -27,6 +29,8 @@ from typing import Callable, Iterator
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `python bench/x.py` from anywhere finds atentlib without an install
@@ -183,6 +187,37 @@ def medians(times: dict[str, list[float]]) -> dict[str, float]:
 def target_note(value: float, target: float, at_most: bool = True) -> str:
     ok = value <= target if at_most else value >= target
     return f"{value:.3f} (target {'<=' if at_most else '>='} {target}: {'met' if ok else 'NOT met'})"
+
+
+# ----------------------------------------------------------------------------- arithmetic
+class FlopCount(TorchDispatchMode):
+    """Adds up the floating-point operations of every matrix product and convolution run inside it (forward and
+    backward: aten.mm / addmm / bmm / convolution / convolution_backward ...), with torch's own shape formulas
+    (torch.utils.flop_counter.flop_registry: 2mnk per product; a convolution's backward counts only the
+    gradients autograd asks for). Elementwise work (activations, the Langevin noise, projections) is not counted.
+
+    torch's FlopCounterMode would do the same, but its per-module tracker raises under torch.autograd.grad with
+    respect to a leaf tensor, which is exactly how PGD and the samplers take input-gradients."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += int(formula(*args, **kwargs, out_val=out))
+        return out
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """Floating-point operations of the matrix products and convolutions of one call of fn() (see FlopCount):
+    the same count on every machine and every run, unlike a time."""
+    with FlopCount() as counter:
+        fn()
+    return counter.total
 
 
 # ----------------------------------------------------------------------------- GPU memory

@@ -130,10 +130,16 @@ table
 
 # %% [markdown]
 # ## ATENT over PGD-AT
-# The ratio does not depend on the device as much as the seconds do. Three estimates of ours: the epoch bench
-# (GPU, the papers' models), and the step bench at K = 10 with the default `mu_grad_cutoff` (only the last two
-# iterates add weight-gradients) and with the exact gradient of μ (every iterate does). Target of the step bench:
-# ATENT / PGD-AT ≤ 1.05.
+# The ratio does not depend on the device as much as the seconds do. Our estimates: the epoch bench (GPU, the
+# papers' models), and the step bench at K = 10 with the default `mu_grad_cutoff` (only the last two iterates add
+# weight-gradients), with the exact gradient of μ (every iterate does) and with the last iterate only (exactly
+# PGD-AT's passes). Target of the step bench: ATENT / PGD-AT ≤ 1.05.
+#
+# Times on a shared 2-core machine move by several per cent between runs of the same code, so the step bench also
+# counts each step's **arithmetic**: the floating-point operations of its matrix products and convolutions,
+# forward and backward. That count is the same on every machine and every run. It is what the time would be
+# proportional to on a device where those products are all the work, and it isolates what ATENT adds to PGD-AT:
+# the weight-gradient of the iterate before the last.
 
 # %%
 def step_row(norm: str, K: int) -> dict | None:
@@ -169,6 +175,8 @@ for norm in ("l2", "linf"):
         "ours, one step K=10, exact μ": round(s["atent_exact_over_pgd_at"], 3) if s else "",
         "ours, one step K=10, last iterate only": (round(s["atent_last_over_pgd_at"], 3)
                                                    if s and "atent_last_over_pgd_at" in s else ""),
+        "ours, arithmetic K=10 (FLOPs)": (round(s["flop_ratios"]["atent_over_pgd_at"], 3)
+                                          if s and "flop_ratios" in s else ""),
         "step bench device / model": f"{steps['device_name']} / {steps['model']}" if s else "",
     })
 ratios = pd.DataFrame(ratio_rows).set_index("norm")
@@ -180,13 +188,15 @@ ratios
 # %% [markdown]
 # ## Time per step against K
 # Left: our seconds per step from the step bench (one model, one device), with a least-squares line through the
-# ATENT points. Right: every series divided by its own value at K = 10, so that devices and models can share
+# ATENT points. Middle: every series divided by its own value at K = 10, so that devices and models can share
 # one axis; the dashed lines are what a cost of K passes (K/10) and of K + 1 passes ((K+1)/11) predict. The
-# paper's two points per norm (K = 5 and 10, Table S4) lie on K/10.
+# paper's two points per norm (K = 5 and 10, Table S4) lie on K/10. Right: ATENT over PGD-AT against K, measured
+# (points) and in arithmetic (lines): ATENT's one extra weight-gradient is a fixed cost, so its share shrinks
+# as K grows.
 
 # %%
 fits = {}
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.2))
 palette = dict(zip(("l2", "linf"), sns.color_palette("deep", 2)))
 if steps is not None:
     for norm in ("l2", "linf"):
@@ -210,6 +220,11 @@ if steps is not None:
         if 10 in Ks:
             ref = med["atent"][list(Ks).index(10)]
             ax2.plot(Ks, med["atent"] / ref, "o-", color=palette[norm], label=f"ours ATENT {norm} (step bench)")
+        ax3.plot(Ks, med["atent"] / med["pgd_at"], "o", color=palette[norm], label=f"{norm}, time")
+        if all("flop_ratios" in r for r in rs):
+            wide = norm == "l2"  # the two norms' counts coincide: a wide pale line under a thin one shows both
+            ax3.plot(Ks, [r["flop_ratios"]["atent_over_pgd_at"] for r in rs], "-", color=palette[norm],
+                     lw=4 if wide else 1.3, alpha=0.45 if wide else 1.0, label=f"{norm}, arithmetic (FLOPs)")
     ax1.set_title(f"one step, {steps['model']}, batch {steps['batch']}\n{steps['device_name']} ({SYNTHETIC})",
                   fontsize=9)
 else:
@@ -240,6 +255,12 @@ ax2.set_xlabel("K")
 ax2.set_ylabel("time / time at K = 10")
 ax2.set_title("growth with K (each series over its own K = 10 value)", fontsize=9)
 ax2.legend(fontsize=7)
+ax3.axhline(1.0, color="black", lw=0.8)
+ax3.axhline(1.05, color="grey", ls="--", lw=1, label="target at K = 10 (1.05)")
+ax3.set_xlabel("K")
+ax3.set_ylabel("ATENT / PGD-AT")
+ax3.set_title("ATENT over PGD-AT: measured time and arithmetic", fontsize=9)
+ax3.legend(fontsize=7)
 fig.tight_layout()
 report.save_figure(fig, "tableS4_time_per_step", figures_dir, label)
 plt.show()
@@ -258,6 +279,8 @@ metrics = {
     "step_device": steps["device_name"] if steps else None,
     "ours_atent_over_pgd_at_step_K10": {n: (v if isinstance(v, float) else None)
                                         for n, v in ratios["ours, one step K=10"].items()},
+    "ours_atent_over_pgd_at_flops_K10": {n: (v if isinstance(v, float) else None)
+                                         for n, v in ratios["ours, arithmetic K=10 (FLOPs)"].items()},
     "atent_step_linear_fit": fits,
 }
 report.write_metrics(metrics, "tableS4_time_per_epoch", metrics_dir)
@@ -270,7 +293,8 @@ report.write_metrics(metrics, "tableS4_time_per_epoch", metrics_dir)
 for norm, r in ratios.iterrows():
     print(f"{norm}: paper ATENT/PGD-AT {r['paper (TITAN, epoch)']:.2f}x; ours per epoch (GPU): "
           f"{r['ours, epoch (GPU)']}; ours per step at K=10: {r['ours, one step K=10']} "
-          f"(exact μ: {r['ours, one step K=10, exact μ']})")
+          f"(exact μ: {r['ours, one step K=10, exact μ']}); ours in arithmetic at K=10: "
+          f"{r['ours, arithmetic K=10 (FLOPs)'] or 'not counted'}")
 for norm, f in fits.items():
     print(f"{norm}: ATENT step time ≈ {f['intercept_s'] * 1e3:.1f} ms + {f['slope_s_per_K'] * 1e3:.2f} ms × K "
           f"(R² = {f['r2']:.3f} over K = {f['K']}): linear in K, as Table S4's K = 5 / K = 10 pair says")

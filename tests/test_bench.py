@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+import torch.nn.functional as F
 
-from atentlib import notebook
+from atentlib import models, notebook
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 SYNTHETIC = "synthetic random tensors (timing only)"
@@ -41,13 +43,70 @@ def _run(name: str, argv: list[str], out: Path) -> dict:
     return record
 
 
+def _common():
+    _load("atent_vs_pgd")  # puts bench/ on sys.path
+    import common
+    return common
+
+
+def test_count_flops_matches_the_closed_form():
+    """Ground truth: a b x n -> m linear layer costs 2bnm in its forward pass, as much again for the input-gradient
+    and again for the weight-gradient; a convolution's forward costs 2 x (output elements) x (C_in k_h k_w)."""
+    count_flops = _common().count_flops
+    b, n, m = 4, 16, 32
+    layer = torch.nn.Linear(n, m)
+    x = torch.randn(b, n)
+    forward = 2 * b * n * m
+    assert count_flops(lambda: layer(x)) == forward
+    assert count_flops(lambda: layer(x).sum().backward()) == 2 * forward  # weights only: x needs no gradient
+    xg = x.clone().requires_grad_(True)
+    assert count_flops(lambda: torch.autograd.grad(layer(xg).sum(), xg)) == 2 * forward  # input only
+    assert count_flops(lambda: layer(xg).sum().backward()) == 3 * forward  # both
+    conv = torch.nn.Conv2d(3, 8, 5)
+    img = torch.randn(2, 3, 12, 12)
+    assert count_flops(lambda: conv(img)) == 2 * (2 * 8 * 8 * 8) * (3 * 5 * 5)
+    assert count_flops(lambda: torch.relu(img) + img) == 0  # elementwise work is not counted
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_atent_step_costs_pgd_at_plus_one_weight_gradient(norm):
+    """The samplers' cost claim, checked exactly in arithmetic: one ATENT step (default cutoff: the last two
+    iterates add weight-gradients) costs one PGD-AT step at the same K plus ONE weight-gradient; with the last
+    iterate only it costs exactly PGD-AT; the exact mu adds K - 1 weight-gradients."""
+    count_flops = _common().count_flops
+    bench = _load("atent_vs_pgd")
+    torch.manual_seed(0)
+    model = models.build("lenet5")
+    x, y = torch.rand(3, 1, 28, 28), torch.randint(0, 10, (3,))
+    K = 4
+    flops = {}
+    for name, defense in bench.build_variants(norm, K, 2.0 if norm == "l2" else 0.3).items():
+        model.zero_grad(set_to_none=True)
+        flops[name] = count_flops(lambda: defense.backward(model, x, y, None))
+
+    def one_pass(weights: bool) -> int:
+        xr = x.clone().requires_grad_(True)
+        wanted = [xr] + (list(model.parameters()) if weights else [])
+        return count_flops(lambda: torch.autograd.grad(F.cross_entropy(model(xr), y), wanted))
+
+    weight_gradient = one_pass(True) - one_pass(False)
+    assert weight_gradient > 0
+    assert flops["atent_last"] == flops["pgd_at"]
+    assert flops["atent"] == flops["pgd_at"] + weight_gradient
+    assert flops["atent_exact"] == flops["pgd_at"] + (K - 1) * weight_gradient
+
+
 def test_atent_vs_pgd(bench_dir):
-    rec = _run("atent_vs_pgd", ["--norm", "linf", "l2", "--K", "1", "2", "--batch", "2", "--repeats", "1"],
+    rec = _run("atent_vs_pgd", ["--norm", "linf", "l2", "--K", "1", "2", "10", "--batch", "2", "--repeats", "1"],
                bench_dir / "atent_vs_pgd.json")
     assert rec["targets"] == {"K": 10, "atent_over_pgd_at": 1.05, "atent_over_K+1_passes": 1.2}
-    assert [(r["norm"], r["K"]) for r in rec["results"]] == [("linf", 1), ("linf", 2), ("l2", 1), ("l2", 2)]
+    assert [(r["norm"], r["K"]) for r in rec["results"]] == [(n, K) for n in ("linf", "l2") for K in (1, 2, 10)]
     for r in rec["results"]:
         assert set(r["median_seconds"]) == {"pgd_at", "atent", "atent_exact", "atent_last", "plain_K+1"}
+        assert set(r["flops"]) == set(r["median_seconds"]) and all(v > 0 for v in r["flops"].values())
+        assert r["flop_ratios"]["atent_over_pgd_at"] == pytest.approx(r["flops"]["atent"] / r["flops"]["pgd_at"])
+        assert r["flop_ratios"]["atent_last_over_pgd_at"] == 1.0  # the same passes as PGD-AT
+        assert isinstance(r["meets_targets_flops"], bool)
         assert all(v > 0 for v in r["median_seconds"].values())
         for key in ("atent_over_pgd_at", "atent_exact_over_pgd_at", "atent_last_over_pgd_at", "atent_over_K+1_passes"):
             assert r[key] > 0
@@ -135,7 +194,13 @@ def test_tableS4_notebook(bench_dir, tmp_path):
     assert metrics["profile"] == "smoke" and metrics["inputs"] == SYNTHETIC
     assert metrics["paper_atent_over_pgd_at"] == {"l2": 1.165, "linf": 1.834}
     assert metrics["ours_atent_over_pgd_at_epoch"]["linf"] is None
-    assert set(metrics["atent_step_linear_fit"]) == {"l2", "linf"}  # K = 1, 2 from the step bench above
+    assert set(metrics["atent_step_linear_fit"]) == {"l2", "linf"}  # K = 1, 2, 10 from the step bench above
+    steps = json.loads((bench / "atent_vs_pgd.json").read_text())
+    for norm in ("l2", "linf"):
+        (row,) = [r for r in steps["results"] if (r["norm"], r["K"]) == (norm, 10)]
+        flop_ratio = round(row["flop_ratios"]["atent_over_pgd_at"], 3)
+        assert ratios.loc[norm, "ours, arithmetic K=10 (FLOPs)"] == flop_ratio
+        assert metrics["ours_atent_over_pgd_at_flops_K10"][norm] == flop_ratio
     for ext in ("png", "pdf"):
         assert (tmp_path / "figures" / f"tableS4_time_per_step.{ext}").stat().st_size > 5000
 
