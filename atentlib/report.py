@@ -208,6 +208,34 @@ def training_curves(runs_dir: Path, profile: str, experiment: str, defenses: lis
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def epoch_times(runs_dir: Path, prof, experiment: str, reference: str = "pgd_at") -> pd.DataFrame:
+    """Seconds per training epoch of an experiment's runs as the engine recorded them (run.json): one row per
+    defense with its extra seeds pooled, the median over all their epochs, and that median over the reference's.
+
+    The runs of `dvc repro` train one after another on one machine, so each time also carries the machine's load
+    at that moment; the median over epochs and seeds damps it. Columns: inner steps (K, steps or L), the device
+    type and autocast dtype the runs recorded, runs, epochs timed, median and "x <reference>"."""
+    exp = prof.experiment(experiment)
+    rows = []
+    for base, names in seed_groups(list(exp.defenses)).items():
+        seconds, amps, devices = [], set(), set()
+        for d in names:
+            run = load_run(runs_dir, prof.profile, experiment, d)
+            seconds += run["seconds_per_epoch"]
+            amps.add(str(run.get("amp", "not recorded")).replace("torch.", ""))
+            devices.add(str(run.get("device", "not recorded")))
+        cfg = exp.defense(base)
+        inner = next((getattr(cfg, f) for f in ("K", "steps", "L") if hasattr(cfg, f)), "")  # L: Entropy-SGD's
+        rows.append({"defense": base, "inner steps": inner, "device": ", ".join(sorted(devices)),
+                     "autocast": ", ".join(sorted(amps)), "runs": len(names), "epochs timed": len(seconds),
+                     "median s/epoch": round(float(pd.Series(seconds).median()), 2)})
+    table = pd.DataFrame(rows).set_index("defense")
+    if reference not in table.index:
+        raise ValueError(f"reference {reference!r}: not a defense of {experiment} ({', '.join(table.index)})")
+    table[f"x {reference}"] = (table["median s/epoch"] / table.loc[reference, "median s/epoch"]).round(3)
+    return table
+
+
 def _mean_sd(summary: pd.DataFrame, defense: str, metric: str) -> str:
     sd = summary.loc[defense].get(f"{metric} sd")
     text = f"{summary.loc[defense, metric]:.2f}"

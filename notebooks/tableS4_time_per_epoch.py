@@ -37,8 +37,10 @@
 # are. Until a GPU run exists, our columns say "pending (no GPU run yet)".
 
 # %% tags=["parameters"]
-profile = "quick"          # a profile name (params/<name>.yaml) or a path to one (labels only)
+profile = "quick"          # a profile name (params/<name>.yaml) or a path to one
 bench_dir = "bench/results"  # where the benches wrote atent_vs_pgd.json and epoch_time.json
+runs_dir = "runs"          # the training runs whose recorded seconds per epoch are tabulated
+experiments = ["mnist_linf", "mnist_l2"]  # the profile's experiments whose training times are tabulated
 figures_dir = "figures"
 tables_dir = "tables"
 metrics_dir = "metrics"
@@ -55,7 +57,8 @@ import seaborn as sns
 from atentlib import report
 from atentlib.config import load_profile
 
-label = load_profile(profile).profile
+prof = load_profile(profile)
+label = prof.profile
 sns.set_theme(style="whitegrid", context="notebook")
 PENDING = "pending (no GPU run yet)"
 SYNTHETIC = "synthetic random tensors (timing only)"
@@ -186,6 +189,45 @@ report.write_table(ratios, "tableS4_atent_over_pgd", tables_dir, label,
 ratios
 
 # %% [markdown]
+# ## Time per epoch in this study's own training
+# The benches time synthetic batches. The training engine also records the seconds of every epoch it trains
+# (`run.json`), so `dvc repro` measures a Table S4 of its own: real MNIST digits, the profile's models, batch
+# size, K and autocast, on the machine that ran the pipeline (here: the profile's own setting, not the paper's).
+# Each row pools a defense's seeds and takes the median over all their epochs; "x pgd_at" divides it by PGD-AT's.
+# Two things to keep in mind: the runs trained one after another, so the machine's load at different moments
+# enters the comparison; and a run that trained in another dtype (the autocast column) is not comparable with
+# the others.
+
+# %%
+training = pd.concat({e: report.epoch_times(runs_dir, prof, e) for e in experiments}, names=["experiment"])
+report.write_table(training.reset_index("defense"), "tableS4_training_epochs", tables_dir, label,
+                   f"Seconds per training epoch as recorded by this study's training runs ({label} profile, real MNIST)",
+                   note="Real MNIST training epochs, timed by the training engine on the device type each run "
+                        "recorded; medians over all epochs of a defense's seeds. The runs trained one after another.")
+training
+
+# %%
+bars = training.reset_index()
+bars["run"] = [f"{report.display_name(d)} ({a})" if a != "bfloat16" else report.display_name(d)
+               for d, a in zip(bars.defense, bars.autocast)]
+fig, axes = plt.subplots(1, len(experiments), figsize=(5.5 * len(experiments), 3.6), squeeze=False)
+for ax, (experiment, group) in zip(axes[0], bars.groupby("experiment", sort=False)):
+    group = group.sort_values("x pgd_at")
+    colors = ["tab:orange" if d.startswith("atent") else "tab:blue" if d == "pgd_at" else "0.6"
+              for d in group.defense]
+    ax.barh(group.run, group["x pgd_at"], color=colors)
+    for y, (r, sec) in enumerate(zip(group["x pgd_at"], group["median s/epoch"])):
+        ax.text(r, y, f" {r:.2f}x ({sec:.1f} s)", va="center", fontsize=8)
+    ax.axvline(1.0, color="black", lw=0.8)
+    ax.set_xlim(0, group["x pgd_at"].max() * 1.35)
+    ax.set_xlabel("seconds per epoch / PGD-AT's")
+    ax.set_title(f"{experiment}: {prof.experiment(experiment).model}, real MNIST", fontsize=10)
+fig.suptitle(f"time per training epoch, as recorded by the training runs ({label} profile)", fontsize=10)
+fig.tight_layout()
+report.save_figure(fig, "tableS4_training_epochs", figures_dir, label)
+plt.show()
+
+# %% [markdown]
 # ## Time per step against K
 # Left: our seconds per step from the step bench (one model, one device), with a least-squares line through the
 # ATENT points. Middle: every series divided by its own value at K = 10, so that devices and models can share
@@ -282,6 +324,9 @@ metrics = {
     "ours_atent_over_pgd_at_flops_K10": {n: (v if isinstance(v, float) else None)
                                          for n, v in ratios["ours, arithmetic K=10 (FLOPs)"].items()},
     "atent_step_linear_fit": fits,
+    "training_seconds_per_epoch": {e: {d: {"median": float(r["median s/epoch"]), "x_pgd_at": float(r["x pgd_at"]),
+                                           "autocast": r["autocast"]}
+                                       for d, r in training.loc[e].iterrows()} for e in experiments},
 }
 report.write_metrics(metrics, "tableS4_time_per_epoch", metrics_dir)
 
@@ -298,5 +343,11 @@ for norm, r in ratios.iterrows():
 for norm, f in fits.items():
     print(f"{norm}: ATENT step time ≈ {f['intercept_s'] * 1e3:.1f} ms + {f['slope_s_per_K'] * 1e3:.2f} ms × K "
           f"(R² = {f['r2']:.3f} over K = {f['K']}): linear in K, as Table S4's K = 5 / K = 10 pair says")
+for e in experiments:
+    t = training.loc[e]
+    for d in (x for x in t.index if x.startswith("atent")):
+        print(f"{e}: in this study's own training ({t.loc[d, 'device']}, {t.loc[d, 'autocast']}, K = "
+              f"{t.loc[d, 'inner steps']}), an ATENT epoch took {t.loc[d, 'median s/epoch']} s, "
+              f"{t.loc[d, 'x pgd_at']:.2f}x PGD-AT's {t.loc['pgd_at', 'median s/epoch']} s")
 if not gpu_epoch:
     print(f"time per epoch: {PENDING}; run `python bench/bench_epoch_time.py` on a GPU machine")

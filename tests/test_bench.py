@@ -14,7 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from atentlib import models, notebook
+from atentlib import models, notebook, report
+from atentlib.config import load_profile
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 SYNTHETIC = "synthetic random tensors (timing only)"
@@ -166,19 +167,21 @@ def _fake_gpu_epoch(cpu_record: dict) -> dict:
             "results": rows}
 
 
-def _params(bench: Path, out: Path) -> dict:
-    return {"profile": "smoke", "bench_dir": str(bench), "figures_dir": str(out / "figures"),
-            "tables_dir": str(out / "tables"), "metrics_dir": str(out / "metrics")}
+def _params(bench: Path, out: Path, profile: Path, runs: Path) -> dict:
+    return {"profile": str(profile), "bench_dir": str(bench), "runs_dir": str(runs),
+            "figures_dir": str(out / "figures"), "tables_dir": str(out / "tables"), "metrics_dir": str(out / "metrics")}
 
 
-def test_tableS4_notebook(bench_dir, tmp_path):
-    """Runs after the benches above (same module): their JSON plus a fabricated GPU epoch record."""
+def test_tableS4_notebook(bench_dir, tmp_path, smoke_profile_path, smoke_runs):
+    """Runs after the benches above (same module): their JSON plus a fabricated GPU epoch record, and the smoke
+    runs' recorded seconds per epoch."""
     bench = tmp_path / "bench"
     bench.mkdir()
     (bench / "atent_vs_pgd.json").write_text((bench_dir / "atent_vs_pgd.json").read_text())
     cpu_epoch = json.loads((bench_dir / "epoch_time.json").read_text())
     (bench / "epoch_time.json").write_text(json.dumps(_fake_gpu_epoch(cpu_epoch)))
-    notebook.execute("tableS4_time_per_epoch", _params(bench, tmp_path), build_dir=tmp_path / "build")
+    notebook.execute("tableS4_time_per_epoch", _params(bench, tmp_path, smoke_profile_path, smoke_runs),
+                     build_dir=tmp_path / "build")
 
     table = pd.read_csv(tmp_path / "tables" / "tableS4_time_per_epoch.csv", index_col="setting")
     assert table.loc["l2 / ATENT K=10", "paper s/epoch"] == 282 and table.loc["linf / PGD-AT", "paper s/epoch"] == 615
@@ -203,11 +206,32 @@ def test_tableS4_notebook(bench_dir, tmp_path):
         assert metrics["ours_atent_over_pgd_at_flops_K10"][norm] == flop_ratio
     for ext in ("png", "pdf"):
         assert (tmp_path / "figures" / f"tableS4_time_per_step.{ext}").stat().st_size > 5000
+        assert (tmp_path / "figures" / f"tableS4_training_epochs.{ext}").stat().st_size > 5000
+    # the training table: the smoke runs' own run.json seconds, seeds pooled, beside PGD-AT's
+    training = pd.read_csv(tmp_path / "tables" / "tableS4_training_epochs.csv", index_col=["experiment", "defense"])
+    prof = load_profile(smoke_profile_path)
+    for experiment in ("mnist_linf", "mnist_l2"):
+        expected = report.epoch_times(smoke_runs, prof, experiment)
+        assert list(training.loc[experiment].index) == list(expected.index)
+        assert training.loc[experiment, "median s/epoch"].tolist() == expected["median s/epoch"].tolist()
+        assert metrics["training_seconds_per_epoch"][experiment]["pgd_at"]["x_pgd_at"] == 1.0
+    assert training.loc[("mnist_linf", "pgd_at"), "runs"] == 2  # pgd_at and pgd_at_seed1
 
 
-def test_tableS4_notebook_without_results(tmp_path):
+def test_tableS4_notebook_without_results(tmp_path, smoke_profile_path, smoke_runs):
     """No bench results at all: the notebook still runs and every 'ours' cell is pending."""
-    notebook.execute("tableS4_time_per_epoch", _params(tmp_path / "empty", tmp_path), build_dir=tmp_path / "build")
+    notebook.execute("tableS4_time_per_epoch", _params(tmp_path / "empty", tmp_path, smoke_profile_path, smoke_runs),
+                     build_dir=tmp_path / "build")
     table = pd.read_csv(tmp_path / "tables" / "tableS4_time_per_epoch.csv", index_col="setting")
     assert (table["ours s/epoch"] == "pending (no GPU run yet)").all()
     assert json.loads((tmp_path / "metrics" / "tableS4_time_per_epoch.json").read_text())["epoch_pending"] is True
+
+
+def test_tableS4_notebook_passes_nbval(bench_dir, tmp_path, smoke_profile_path, smoke_runs):
+    import subprocess
+
+    params = _params(bench_dir, tmp_path, smoke_profile_path, smoke_runs)  # the smoke benches' JSON, CPU only
+    nb = notebook.to_ipynb("tableS4_time_per_epoch", tmp_path / "tableS4_time_per_epoch.ipynb", params)
+    out = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
+                          "-p", "no:cacheprovider", str(nb)], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]

@@ -55,3 +55,36 @@ def test_attacks_on_a_subset_are_named_in_the_description_and_the_table_note():
     assert report.attack_labels(exp.evaluation) == {"cw": f"cw (first {cw.n_examples})"}
     linf = load_profile("quick").experiment("mnist_linf").evaluation
     assert report.subset_note(linf) == "" and report.attack_labels(linf) == {}
+
+
+
+def test_epoch_times_pool_seeds_take_the_median_and_divide_by_pgd_at(tmp_path):
+    """Fabricated run.json files (test fixture, seconds made up) for the smoke profile's mnist_linf runs: the row
+    of a defense pools its seeds' epochs, and 'x pgd_at' is the ratio of the medians."""
+    import json
+
+    from atentlib.config import load_profile
+
+    prof = load_profile("smoke")
+    exp = prof.experiment("mnist_linf")
+    seconds = {"pgd_at": [2.0, 4.0, 3.0], "pgd_at_seed1": [3.5, 100.0], "atent_linf": [4.0, 4.5, 5.0]}
+    for d in exp.defenses:
+        run = tmp_path / "smoke" / "mnist_linf" / d
+        run.mkdir(parents=True)
+        amp = "torch.float32" if d == "mart" else "torch.bfloat16"
+        run.joinpath("run.json").write_text(json.dumps({"seconds_per_epoch": seconds.get(d, [1.0, 1.0]),
+                                                        "amp": amp, "device": "cpu"}))
+    t = report.epoch_times(tmp_path, prof, "mnist_linf")
+    assert list(t.index) == [d for d in exp.defenses if d != "pgd_at_seed1"]  # the seed is pooled into pgd_at
+    assert t.loc["pgd_at", "runs"] == 2 and t.loc["pgd_at", "epochs timed"] == 5
+    assert t.loc["pgd_at", "median s/epoch"] == 3.5  # median of 2, 3, 3.5, 4, 100
+    assert t.loc["atent_linf", "x pgd_at"] == round(4.5 / 3.5, 3) and t.loc["pgd_at", "x pgd_at"] == 1.0
+    assert t.loc["atent_linf", "inner steps"] == exp.defense("atent_linf").K
+    assert t.loc["entropy_sgd", "inner steps"] == exp.defense("entropy_sgd").L
+    assert t.loc["mart", "autocast"] == "float32" and t.loc["atent_linf", "autocast"] == "bfloat16"
+    assert t.loc["atent_linf", "device"] == "cpu"
+    with pytest.raises(ValueError, match="reference 'atent_l2'"):
+        report.epoch_times(tmp_path, prof, "mnist_linf", reference="atent_l2")
+    (tmp_path / "smoke" / "mnist_linf" / "sgd" / "run.json").unlink()
+    with pytest.raises(FileNotFoundError, match="dvc repro"):
+        report.epoch_times(tmp_path, prof, "mnist_linf")
