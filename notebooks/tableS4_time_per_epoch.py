@@ -24,14 +24,16 @@
 # input-gradient passes and one weight pass. So ATENT should cost about what PGD-AT costs at the same K, and the
 # paper's 1.83x in linf is the number to question.
 #
-# **What is run here.** Nothing is trained. The benchmarks in `bench/` time the training engine's own steps on
-# **synthetic random tensors** (timing only, no accuracy; see `bench/README.md`):
+# **What is run here.** Nothing is trained in this notebook. The times come from two places:
 #
-# * `bench/bench_epoch_time.py` times ATENT (K = 10, 5), PGD-AT and TRADES steps of WRN-34-10 (linf) and
-#   ResNet-20 (l2) at the papers' batch sizes on a GPU, with the engine's GPU options (bf16 autocast,
-#   channels_last, cudnn.benchmark), and **extrapolates** the median step to an epoch of 50,000 inputs;
-# * `bench/bench_atent_vs_pgd.py` times one ATENT step against one PGD-AT step at the same K (5, 10, 40), side by
-#   side in one process, on any device.
+# * the benchmarks in `bench/`, which time the training engine's own steps on **synthetic random tensors**
+#   (timing only, no accuracy; see `bench/README.md`): `bench/bench_epoch_time.py` times ATENT (K = 10, 5), PGD-AT
+#   and TRADES steps of WRN-34-10 (linf) and ResNet-20 (l2) at the papers' batch sizes on a GPU, with the engine's
+#   GPU options (bf16 autocast, channels_last, cudnn.benchmark), and **extrapolates** the median step to an epoch
+#   of 50,000 inputs; `bench/bench_atent_vs_pgd.py` times one ATENT step against one PGD-AT step at the same K
+#   (5, 10, 40), side by side in one process, on any device, and counts the arithmetic of each;
+# * the seconds per epoch that this study's own training runs recorded in `dvc repro` (real MNIST, the profile's
+#   setting).
 #
 # Our times come from another device than the paper's: the seconds are not comparable across devices, the ratios
 # are. Until a GPU run exists, our columns say "pending (no GPU run yet)".
