@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,14 @@ from atentlib import data
 from atentlib.config import PARAMS_DIR
 
 N_IMAGES = 400
+
+
+def run_nbval(nb: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """Run nbval (lax: cells must run without error) on an .ipynb in a fresh pytest process; assert it passed."""
+    out = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
+                          "-p", "no:cacheprovider", str(nb)], capture_output=True, text=True, cwd=cwd)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    return out
 
 
 def synthetic_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -3,8 +3,6 @@ the smoke runs, and what they write agrees with the runs and the library they re
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -13,6 +11,8 @@ from scipy.stats import norm
 
 from atentlib import notebook, runs
 from atentlib.config import load_profile
+
+from .conftest import run_nbval
 
 ANALYSES = ["eps_curves", "figS1_training_curves", "tableS3_atent_attack", "tableS2_smoothing", "ablations_gamma_K", "act_analyses",
             "ambiguities", "finetune", "cifar_tables", "act_alpha"]
@@ -78,9 +78,7 @@ def test_tableS2_certified_accuracy_never_rises_with_the_radius(executed):
 @pytest.mark.parametrize("name", ANALYSES)
 def test_analysis_notebooks_pass_nbval(name, smoke_profile_path, smoke_runs, tmp_path):
     nb = notebook.to_ipynb(name, tmp_path / f"{name}.ipynb", _params(name, smoke_profile_path, smoke_runs, tmp_path))
-    out = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
-                          "-p", "no:cacheprovider", str(nb)], capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    run_nbval(nb, tmp_path)
 
 
 def test_ablations_read_K_and_gamma_from_the_run_configs(executed, smoke_runs):

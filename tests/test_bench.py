@@ -17,14 +17,20 @@ import torch.nn.functional as F
 from atentlib import models, notebook, report
 from atentlib.config import load_profile
 
+from .conftest import run_nbval
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 SYNTHETIC = "synthetic random tensors (timing only)"
 ENV_KEYS = {"bench", "inputs", "device", "device_name", "torch", "threads", "loadavg_start", "time_utc"}
 
 
-def _load(name: str):
+def _bench_on_path() -> None:
     if str(BENCH) not in sys.path:
         sys.path.insert(0, str(BENCH))  # the benches import their shared helpers as `common`
+
+
+def _load(name: str):
+    _bench_on_path()
     spec = importlib.util.spec_from_file_location(f"bench_{name}_under_test", BENCH / f"bench_{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -45,7 +51,7 @@ def _run(name: str, argv: list[str], out: Path) -> dict:
 
 
 def _common():
-    _load("atent_vs_pgd")  # puts bench/ on sys.path
+    _bench_on_path()
     import common
     return common
 
@@ -228,10 +234,6 @@ def test_tableS4_notebook_without_results(tmp_path, smoke_profile_path, smoke_ru
 
 
 def test_tableS4_notebook_passes_nbval(bench_dir, tmp_path, smoke_profile_path, smoke_runs):
-    import subprocess
-
     params = _params(bench_dir, tmp_path, smoke_profile_path, smoke_runs)  # the smoke benches' JSON, CPU only
     nb = notebook.to_ipynb("tableS4_time_per_epoch", tmp_path / "tableS4_time_per_epoch.ipynb", params)
-    out = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
-                          "-p", "no:cacheprovider", str(nb)], capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    run_nbval(nb, tmp_path)

@@ -3,14 +3,14 @@ profile, write their figures and metrics, and pass nbval."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import yaml
 
 from atentlib import notebook
 from atentlib.langevin1d import X_PAPER, BumpyLoss, exact_expected_loss
+
+from .conftest import run_nbval
 
 FIGS = ("fig2_sampling_1d", "fig1_tsne_boundaries")
 
@@ -69,7 +69,5 @@ def test_fig1_outputs(executed):
 @pytest.mark.parametrize("name", FIGS)
 def test_passes_nbval(name, smoke_profile_path, tmp_path):
     nb = notebook.to_ipynb(name, tmp_path / f"{name}.ipynb", _params(name, smoke_profile_path, tmp_path))
-    out = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
-                          "-p", "no:cacheprovider", str(nb)], capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    out = run_nbval(nb, tmp_path)
     assert " passed" in out.stdout

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
 from atentlib import notebook
+
+from .conftest import run_nbval
 
 
 def _params(smoke_profile_path, smoke_runs, out):
@@ -70,9 +70,7 @@ def test_robustness_audit_runs_under_papermill(smoke_profile_path, smoke_runs, t
 @pytest.mark.parametrize("name", ["table2_mnist_linf", "table1_mnist_l2", "robustness_audit"])
 def test_table_notebooks_pass_nbval(name, smoke_profile_path, smoke_runs, tmp_path):
     nb = notebook.to_ipynb(name, tmp_path / f"{name}.ipynb", _params(smoke_profile_path, smoke_runs, tmp_path))
-    out = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
-                          "-p", "no:cacheprovider", str(nb)], capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    out = run_nbval(nb, tmp_path)
     assert " passed" in out.stdout
 
 

@@ -1,12 +1,14 @@
 """report: seeds folded into one row with the right mean and sd, early-stopped rows, the paper's numbers beside."""
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
 import pytest
 
 from atentlib import report
+from atentlib.config import load_profile
 
 
 def _ours() -> pd.DataFrame:
@@ -45,8 +47,6 @@ def test_beside_paper_puts_the_papers_numbers_in_labelled_columns():
 
 
 def test_attacks_on_a_subset_are_named_in_the_description_and_the_table_note():
-    from atentlib.config import load_profile
-
     exp = load_profile("quick").experiment("mnist_l2")
     cw = next(a for a in exp.evaluation.attacks if a.name == "cw")
     assert cw.n_examples < exp.evaluation.n_examples
@@ -57,14 +57,9 @@ def test_attacks_on_a_subset_are_named_in_the_description_and_the_table_note():
     assert report.subset_note(linf) == "" and report.attack_labels(linf) == {}
 
 
-
 def test_epoch_times_pool_seeds_take_the_median_and_divide_by_pgd_at(tmp_path):
     """Fabricated run.json files (test fixture, seconds made up) for the smoke profile's mnist_linf runs: the row
     of a defense pools its seeds' epochs, and 'x pgd_at' is the ratio of the medians."""
-    import json
-
-    from atentlib.config import load_profile
-
     prof = load_profile("smoke")
     exp = prof.experiment("mnist_linf")
     seconds = {"pgd_at": [2.0, 4.0, 3.0], "pgd_at_seed1": [3.5, 100.0], "atent_linf": [4.0, 4.5, 5.0]}

@@ -2,10 +2,10 @@
 tensors, no data files) under papermill, and passes nbval."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 from atentlib import notebook
+
+from .conftest import run_nbval
 
 NAME = "00_start_here"
 
@@ -22,7 +22,5 @@ def test_start_here_runs_under_papermill(tmp_path):
 
 def test_start_here_passes_nbval(tmp_path):
     nb = notebook.to_ipynb(NAME, tmp_path / f"{NAME}.ipynb", {"profile": "quick"})
-    out = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
-                          "-p", "no:cacheprovider", str(nb)], capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    out = run_nbval(nb, tmp_path)
     assert " passed" in out.stdout
