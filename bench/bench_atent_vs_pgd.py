@@ -19,7 +19,10 @@ its matrix products and convolutions, forward and backward). That count is the s
 run, so its ratios say what the step costs free of the machine's noise; the times say what it costs here.
 
 Targets at K = 10 (printed beside the numbers): ATENT / PGD-AT <= 1.05 and ATENT / (K+1 passes) <= 1.2, checked
-on the times ("meets_targets") and on the arithmetic ("meets_targets_flops").
+on the times ("meets_targets": the ratio of medians) and on the arithmetic ("meets_targets_flops"). Because one
+ratio of medians moves by several per cent between runs on a shared machine, each time ratio is also taken round
+by round ("paired": its median and a 95% bootstrap interval over rounds), and "verdicts" says per target whether
+the whole interval is within it (met), beyond it (not met), or straddles it (unresolved).
 Writes bench/results/atent_vs_pgd.json.
 
     python bench/bench_atent_vs_pgd.py [--norm linf l2] [--K 5 10 40] [--batch 128] [--repeats 15]
@@ -30,7 +33,8 @@ from __future__ import annotations
 import argparse
 
 from common import (INPUTS, add_common_args, add_engine_args, count_flops, default_ball_eps, engine_options,
-                    interleaved, medians, prepare, start, summarize, synthetic_batch, target_note, write_result)
+                    interleaved, medians, paired_ratio, prepare, start, summarize, synthetic_batch, target_note,
+                    verdict, write_result)
 
 import torch  # noqa: E402
 
@@ -64,6 +68,20 @@ def ratios(cost: dict[str, float]) -> dict[str, float]:
             "atent_over_K+1_passes": cost["atent"] / cost["plain_K+1"],
             "atent_exact_over_K+1_passes": cost["atent_exact"] / cost["plain_K+1"],
             "pgd_at_over_K+1_passes": cost["pgd_at"] / cost["plain_K+1"]}
+
+
+PAIRS = {"atent_over_pgd_at": ("atent", "pgd_at"), "atent_exact_over_pgd_at": ("atent_exact", "pgd_at"),
+         "atent_last_over_pgd_at": ("atent_last", "pgd_at"), "atent_over_K+1_passes": ("atent", "plain_K+1")}
+
+
+def paired(times: dict[str, list[float]]) -> dict[str, dict]:
+    """Each ratio round by round, with its median and 95% bootstrap interval (common.paired_ratio)."""
+    return {key: paired_ratio(times, num, den) for key, (num, den) in PAIRS.items()}
+
+
+def time_verdicts(p: dict[str, dict]) -> dict[str, str]:
+    """met / not met / unresolved for each target, from the interval of the round-by-round ratio."""
+    return {key: verdict(p[key]["ci"], TARGETS[key]) for key in ("atent_over_pgd_at", "atent_over_K+1_passes")}
 
 
 def meets_targets(r: dict[str, float]) -> bool:
@@ -118,8 +136,10 @@ def main(argv: list[str] | None = None) -> dict:
             flops = {name: count_flops(step(d, prep.eager)) for name, d in variants.items()}
             flops["plain_K+1"] = count_flops(plain(K + 1, prep.eager))
             flop_ratios = ratios(flops)
+            pairs = paired(times)
             row = {"norm": norm, "K": K, "eps": eps, "median_seconds": med, "timings": summarize(times),
                    **ratios(med), "meets_targets": meets_targets(ratios(med)),
+                   "paired": pairs, "verdicts": time_verdicts(pairs),
                    "flops": flops, "flop_ratios": flop_ratios, "meets_targets_flops": meets_targets(flop_ratios)}
             results.append(row)
             tag = " (targets are stated at K=10)" if K != TARGETS["K"] else ""
@@ -129,6 +149,9 @@ def main(argv: list[str] | None = None) -> dict:
                   f"ATENT/(K+1) = {row['atent_exact_over_K+1_passes']:.3f}; last iterate only: "
                   f"ATENT/PGD-AT = {row['atent_last_over_pgd_at']:.3f}; medians: "
                   + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in med.items()))
+            print(f"{norm} K={K} round by round (median, 95% interval): " + "; ".join(
+                f"{key} {p['median']:.3f} [{p['ci'][0]:.3f}, {p['ci'][1]:.3f}]"
+                + (f" -> {row['verdicts'][key]}" if key in row["verdicts"] else "") for key, p in pairs.items()))
             print(f"{norm} K={K} arithmetic (FLOPs of products and convolutions): ATENT/PGD-AT = "
                   f"{target_note(flop_ratios['atent_over_pgd_at'], 1.05)}, ATENT/(K+1 passes) = "
                   f"{target_note(flop_ratios['atent_over_K+1_passes'], 1.2)}; exact-mu "

@@ -3,10 +3,12 @@
 SYNTHETIC inputs (random tensors of the model's input shape, random labels, an untrained model): this measures
 throughput only, not attack strength. The three implementations are timed interleaved in one process, round
 after round (order shuffled each round), and compared by the ratio of their MEDIAN times, i.e. the throughput ratio
-(images per second of ours over theirs). Target: ours >= 1.0x torchattacks.
+(images per second of ours over theirs). Target: ours >= 1.0x torchattacks. The ratio is also taken round by round
+("paired": median and 95% bootstrap interval over rounds), and "verdict" says whether the whole interval clears the
+target (met), falls short of it (not met) or straddles it (unresolved: closer than this machine's noise).
 
-  ours         atentlib.attacks.pgd (restarts = 1; it also runs one no-grad forward at the end to score the
-               restart, so it does steps forward-backward passes + 1 forward)
+  ours         atentlib.attacks.pgd (restarts = 1: steps forward-backward passes; the scoring forward that chooses
+               between restarts is skipped when there is only one)
   torchattacks torchattacks.PGD / PGDL2 (steps forward-backward passes)
   foolbox      foolbox.attacks.LinfPGD / L2PGD with abs_stepsize on a PyTorchModel built once (steps passes)
 
@@ -20,8 +22,8 @@ from __future__ import annotations
 
 import argparse
 
-from common import (INPUTS, add_common_args, default_ball_eps, eval_mode, interleaved, medians, start, summarize,
-                    synthetic_batch, target_note, write_result)
+from common import (INPUTS, add_common_args, default_ball_eps, eval_mode, interleaved, medians, paired_ratio, start,
+                    summarize, synthetic_batch, target_note, verdict, write_result)
 
 import torch  # noqa: E402
 
@@ -106,16 +108,23 @@ def main(argv: list[str] | None = None) -> dict:
         row = {"norm": norm, "eps": eps, "steps": args.steps, "step_size": step_size, "median_seconds": med,
                "images_per_second": {n: args.batch / s for n, s in med.items()}, "timings": summarize(times),
                "checks": checks, "missing": missing}
+        row["paired"] = {}
         for other in ("torchattacks", "foolbox"):
             if other in med:
                 row[f"ours_over_{other}_throughput"] = med[other] / med["ours"]
+                # throughput ours/other = time other/ours, round by round
+                row["paired"][f"ours_over_{other}_throughput"] = paired_ratio(times, other, "ours")
         if "torchattacks" in med:
             row["meets_target"] = row["ours_over_torchattacks_throughput"] >= TARGET_OURS_OVER_TORCHATTACKS
+            row["verdict"] = verdict(row["paired"]["ours_over_torchattacks_throughput"]["ci"],
+                                     TARGET_OURS_OVER_TORCHATTACKS, at_most=False)
         results.append(row)
         parts = [f"{n} {row['images_per_second'][n]:.1f} img/s" for n in med]
         if "torchattacks" in med:
+            p = row["paired"]["ours_over_torchattacks_throughput"]
             parts.append("ours/torchattacks throughput = "
-                         + target_note(row["ours_over_torchattacks_throughput"], 1.0, at_most=False))
+                         + target_note(row["ours_over_torchattacks_throughput"], 1.0, at_most=False)
+                         + f"; round by round {p['median']:.3f} [{p['ci'][0]:.3f}, {p['ci'][1]:.3f}] -> {row['verdict']}")
         if "foolbox" in med:
             parts.append(f"ours/foolbox throughput = {row['ours_over_foolbox_throughput']:.3f}")
         print(f"{norm} PGD-{args.steps}: " + ", ".join(parts) + "".join(f"; {k} {v}" for k, v in missing.items()))

@@ -4,7 +4,8 @@
   cudnn.benchmark, optional torch.compile -- all on CUDA only; on a CPU everything runs in float32;
 * synchronised timing (torch.cuda.synchronize before and after each timed call on CUDA);
 * interleaved repeats: the variants run in turn, round after round (the order shuffled each round), so machine
-  load falls on all of them alike; ratios are ratios of MEDIANS;
+  load falls on all of them alike; ratios are ratios of MEDIANS, and paired_ratio adds the round-by-round ratio
+  with a bootstrap interval, whose verdict against a target is met / not met / unresolved;
 * arithmetic (count_flops): the floating-point operations of the matrix products and convolutions a variant
   runs, forward and backward -- a noise-free measure of cost beside the noisy wall-clock one;
 * the JSON record: device and its name, torch version, threads, load average, and the field
@@ -182,6 +183,32 @@ def summarize(times: dict[str, list[float]]) -> dict[str, dict]:
 
 def medians(times: dict[str, list[float]]) -> dict[str, float]:
     return {name: statistics.median(v) for name, v in times.items()}
+
+
+def paired_ratio(times: dict[str, list[float]], num: str, den: str, level: float = 0.95, resamples: int = 4000,
+                 seed: int = 0) -> dict:
+    """The ratio num/den round by round (both ran in the same round, so slow drifts of the machine cancel), its
+    median, and a bootstrap percentile interval of that median over rounds (seeded, so reruns agree).
+
+    Returns {"median", "ci": [low, high], "level", "rounds"}. With one round the interval is that round's ratio.
+    """
+    if len(times[num]) != len(times[den]) or not times[num]:
+        raise ValueError(f"paired_ratio needs the same non-zero number of rounds of {num!r} and {den!r}, got "
+                         f"{len(times[num])} and {len(times[den])}")
+    r = [a / b for a, b in zip(times[num], times[den])]
+    rng = random.Random(seed)
+    boot = sorted(statistics.median(rng.choices(r, k=len(r))) for _ in range(resamples))
+    tail = (1.0 - level) / 2
+    low, high = boot[int(tail * (resamples - 1))], boot[int(round((1.0 - tail) * (resamples - 1)))]
+    return {"median": statistics.median(r), "ci": [low, high], "level": level, "rounds": len(r)}
+
+
+def verdict(ci: list[float], target: float, at_most: bool = True) -> str:
+    """'met' when the whole interval is on the target's side, 'not met' when it is wholly beyond it, else
+    'unresolved' (the machine's noise is larger than the distance to the target)."""
+    low, high = ci
+    inside, outside = (high <= target, low > target) if at_most else (low >= target, high < target)
+    return "met" if inside else "not met" if outside else "unresolved"
 
 
 def target_note(value: float, target: float, at_most: bool = True) -> str:

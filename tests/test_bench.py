@@ -56,6 +56,31 @@ def _common():
     return common
 
 
+def test_paired_ratio_cancels_what_both_variants_share_and_brackets_the_median():
+    common = _common()
+    # the machine slows down 3x over the run; b is always 1.04x a in its own round
+    a = [0.1 * (1 + 2 * i / 29) for i in range(30)]
+    b = [1.04 * t for t in a]
+    p = common.paired_ratio({"a": a, "b": b}, "b", "a")
+    assert p["median"] == pytest.approx(1.04) and p["ci"] == [pytest.approx(1.04)] * 2 and p["rounds"] == 30
+    # noise round by round: the interval contains the median, and is the same on a rerun (seeded)
+    gen = torch.Generator().manual_seed(0)
+    noisy = [t * (1 + 0.05 * float(torch.randn((), generator=gen))) for t in b]
+    q = common.paired_ratio({"a": a, "b": noisy}, "b", "a")
+    assert q["ci"][0] < q["median"] < q["ci"][1] and q == common.paired_ratio({"a": a, "b": noisy}, "b", "a")
+    assert 0.95 < q["ci"][0] and q["ci"][1] < 1.13
+    with pytest.raises(ValueError, match="same non-zero number of rounds"):
+        common.paired_ratio({"a": a, "b": b[:-1]}, "b", "a")
+
+
+def test_verdict_needs_the_whole_interval_on_one_side():
+    verdict = _common().verdict
+    assert verdict([1.01, 1.04], 1.05) == "met" and verdict([1.06, 1.09], 1.05) == "not met"
+    assert verdict([1.03, 1.07], 1.05) == "unresolved"
+    assert verdict([1.00, 1.03], 1.0, at_most=False) == "met" and verdict([0.95, 0.99], 1.0, at_most=False) == "not met"
+    assert verdict([0.98, 1.02], 1.0, at_most=False) == "unresolved"
+
+
 def test_count_flops_matches_the_closed_form():
     """Ground truth: a b x n -> m linear layer costs 2bnm in its forward pass, as much again for the input-gradient
     and again for the weight-gradient; a convolution's forward costs 2 x (output elements) x (C_in k_h k_w)."""
@@ -118,6 +143,12 @@ def test_atent_vs_pgd(bench_dir):
         for key in ("atent_over_pgd_at", "atent_exact_over_pgd_at", "atent_last_over_pgd_at", "atent_over_K+1_passes"):
             assert r[key] > 0
         assert r["atent_over_pgd_at"] == pytest.approx(r["median_seconds"]["atent"] / r["median_seconds"]["pgd_at"])
+        # one round: the round-by-round ratio is the ratio of medians, its interval that single value
+        p = r["paired"]["atent_over_pgd_at"]
+        assert p["rounds"] == 1 and p["median"] == pytest.approx(r["atent_over_pgd_at"])
+        assert p["ci"] == [pytest.approx(p["median"])] * 2
+        assert set(r["verdicts"]) == {"atent_over_pgd_at", "atent_over_K+1_passes"}
+        assert set(r["verdicts"].values()) <= {"met", "not met", "unresolved"}
 
 
 def test_attacks(bench_dir):
@@ -131,6 +162,9 @@ def test_attacks(bench_dir):
             assert check["in_ball"] and check["in_box"], (r["norm"], name, check)
         if "torchattacks" in r["median_seconds"]:
             assert r["ours_over_torchattacks_throughput"] > 0 and isinstance(r["meets_target"], bool)
+            p = r["paired"]["ours_over_torchattacks_throughput"]
+            assert p["median"] == pytest.approx(r["ours_over_torchattacks_throughput"])  # one round
+            assert r["verdict"] in {"met", "not met", "unresolved"}
 
 
 def test_certify(bench_dir):
