@@ -1,7 +1,8 @@
 """Evaluation of a trained checkpoint under an attack suite from the profile -> eval.json.
 
 Every attack kind of config.AttackConfig maps to one function of atentlib.attacks; the model is in eval mode and
-inputs in [0, 1] throughout. Results: out["attacks"][name] = {"accuracy": %, the attack's settings, "seconds"}, and
+inputs in [0, 1] throughout. Results: out["attacks"][name] = {"accuracy": %, the attack's settings, "seconds"; for
+AutoAttack also "after_each": the accuracy after each attack of its cascade}, and
 out["masking"] (the gradient-masking flags of atentlib.masking) when the suite asks for them.
 """
 from __future__ import annotations
@@ -37,8 +38,8 @@ def build_attack(model: nn.Module, a: AttackConfig, seed: int = 0,
                                           a.confidence, a.initial_const)
     if a.kind == "deepfool":
         return lambda x, y: attacks.deepfool(model, x, y, ball, a.steps, a.candidates, a.overshoot, a.loss)
-    if a.kind == "autoattack":
-        return lambda x, y: attacks.autoattack(model, x, y, ball, a.version, batch_size=batch_size, seed=seed)
+    if a.kind == "autoattack":  # it also counts the accuracy after each of its attacks (evaluate_model records it)
+        return attacks.AutoAttackRun(model, ball, a.version, batch_size=batch_size, seed=seed)
     if a.kind == "atent":
         return lambda x, y: attacks.atent_attack(model, x, y, a.eps, a.steps, a.step_size, a.noise, a.start,
                                                  a.projection, a.step_direction)
@@ -109,10 +110,12 @@ def evaluate_model(model: torch.nn.Module, test: Split, cfg: EvalConfig, device:
         torch.manual_seed(cfg.seed)  # each attack's randomness does not depend on the ones before it
         t0 = time.time()
         m = attacked_count(a, n)
-        acc = attack_accuracy(model, x[:m], y[:m], build_attack(model, a, cfg.seed, cfg.batch_size), cfg.batch_size,
-                              progress=progress, desc=a.name)
+        attack = build_attack(model, a, cfg.seed, cfg.batch_size)
+        acc = attack_accuracy(model, x[:m], y[:m], attack, cfg.batch_size, progress=progress, desc=a.name)
         out["attacks"][a.name] = {"accuracy": acc, **a.model_dump(exclude={"name"}), "n_examples": m,
                                   "seconds": round(time.time() - t0, 1)}
+        if hasattr(attack, "accuracy_after_each"):  # AutoAttack: the accuracy after each attack of its cascade
+            out["attacks"][a.name]["after_each"] = attack.accuracy_after_each()
     if cfg.masking:
         torch.manual_seed(cfg.seed)
         out["masking"] = _masking(model, x, y, cfg, out["attacks"])

@@ -103,6 +103,63 @@ report.save_figure(fig, name, figures_dir, label)
 plt.show()
 
 # %% [markdown]
+# ## Where AutoAttack's margin over PGD comes from
+# AutoAttack is a cascade: each of its attacks runs only on the digits that every attack before it failed on.
+#
+# 1. **APGD-CE**: PGD on the cross-entropy, with a step size that starts large (2ε) and halves when progress
+#    stalls, and a momentum term.
+# 2. **APGD-T**: the same on a targeted margin loss (DLR), against each of the 9 other classes in turn.
+# 3. **FAB-T**: a minimal-perturbation attack that walks to the nearest decision boundary.
+# 4. **Square**: a random search that never uses a gradient.
+#
+# The accuracy after each of them says what kind of attack found the digits that PGD missed:
+# * **APGD-CE closes most of the gap.** Then PGD's fixed small step was the weakness, not the model.
+# * **APGD-T takes the rest.** Then the cross-entropy's gradient points badly, and a margin loss does better.
+#   CW-linf, PGD on a margin, often sees the same.
+# * **Only Square breaks more digits.** Then the gradients are masked.
+#
+# The dashed line of each colour is that model's accuracy under PGD-40 on the same digits.
+
+# %%
+def pgd_reference(acc: dict) -> str | None:
+    """The suite's PGD-40 column, else its first PGD column (the one AutoAttack is set against)."""
+    return "pgd40" if "pgd40" in acc else next((k for k in acc if k.startswith("pgd")), None)
+
+
+cascade = {}
+for d, a in audits.items():
+    aa, ref = a["attacks"].get("autoattack", {}), pgd_reference(a["attacks"])
+    if "after_each" in aa and ref:
+        cascade[d] = {"natural": a["natural"], f"{ref} (ours)": a["attacks"][ref]["accuracy"],
+                      **{f"after {k}": v for k, v in aa["after_each"].items() if k != "clean"}}
+if cascade:
+    steps = pd.DataFrame(cascade).T.round(2)
+    pgd_col = next(c for c in steps.columns if c.endswith("(ours)"))  # the same suite for every defense
+    steps.index.name = "defense"
+    report.write_table(steps, f"{name}_autoattack_steps", tables_dir, label,
+                       f"AutoAttack step by step, {experiment} (accuracy % after each attack of its cascade)",
+                       note=AUDIT_NOTE)
+    stages = [c for c in steps.columns if c.startswith("after ")]
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    palette = dict(zip(steps.index, sns.color_palette("deep", len(steps))))
+    for d, row in steps.iterrows():
+        ax.plot(["natural"] + [c.removeprefix("after ") for c in stages], [row["natural"]] + list(row[stages]),
+                "o-", color=palette[d], label=f"{d}: AutoAttack, attack by attack")
+        ax.axhline(row[pgd_col], color=palette[d], ls="--", lw=1, label=f"{d}: {pgd_col}")
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_xlabel("after each attack of the cascade")
+    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    ax.set_title(f"{experiment}: where AutoAttack's margin over PGD comes from ({label} profile, "
+                 f"{n_audit} digits)", fontsize=10)
+    report.save_figure(fig, f"{name}_autoattack_steps", figures_dir, label)
+    plt.show()
+else:
+    steps = None
+    print("no AutoAttack step-by-step counts in these audit results (run the audit stage again to record them)")
+steps
+
+# %% [markdown]
 # ## Findings (computed)
 
 # %%
@@ -125,6 +182,23 @@ for d, a in audits.items():
         found["masking_passed"] = a["masking"]["passed"]
         failed = [k for k, f in a["masking"]["flags"].items() if f["passed"] is False]
         lines.append("every masking check passed" if not failed else f"masking checks FAILED: {', '.join(failed)}")
+    if steps is not None and d in steps.index:
+        row = steps.loc[d]
+        stages = [c for c in steps.columns if c.startswith("after ")]
+        gap = row[pgd_col] - row[stages[-1]]
+        broke = {c.removeprefix("after "): round(before - after, 2)
+                 for c, before, after in zip(stages, [row["natural"]] + list(row[stages[:-1]]), row[stages])}
+        found["autoattack_points_broken_by_each_attack"] = broke
+        found["pgd_minus_autoattack"] = round(gap, 2)
+        if gap > 0:
+            first = row[pgd_col] - row[stages[0]]
+            found["share_of_gap_closed_by_apgd_ce"] = round(first / gap, 3)
+            lines.append(f"{pgd_col} {row[pgd_col]:.2f}% vs AutoAttack {row[stages[-1]]:.2f}%; the accuracy each "
+                         f"attack took off, in points: " + ", ".join(f"{k} {v:.2f}" for k, v in broke.items())
+                         + f"; APGD-CE alone leaves {row[stages[0]]:.2f}%, {first:+.2f} points against PGD: "
+                         f"{100 * first / gap:.0f}% of the {gap:.2f}-point gap")
+        else:
+            lines.append(f"AutoAttack is not below {pgd_col} ({row[stages[-1]]:.2f}% vs {row[pgd_col]:.2f}%)")
     metrics[d] = found
     print(f"{d}: " + "; ".join(lines))
 report.write_metrics(metrics, name, metrics_dir)

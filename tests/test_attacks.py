@@ -205,6 +205,59 @@ def test_autoattack_matches_closed_form_robustness_of_a_linear_model():
     assert torch.all(per_sample_norm(x_adv - x, "linf") <= eps + 1e-6)
 
 
+@pytest.mark.parametrize("version", ["cheap", "standard"])
+def test_autoattack_run_one_attack_at_a_time_equals_pyautoattacks_own_cascade(version, monkeypatch):
+    from atentlib.attacks import autoattack_adapter as adapter
+
+    configured = adapter._configured
+
+    def short(*args, **kwargs):  # a short Square keeps the test fast; both runs below get the same set-up
+        aa = configured(*args, **kwargs)
+        aa.square.n_queries = 200
+        return aa
+    monkeypatch.setattr(adapter, "_configured", short)
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 24), nn.ReLU(), nn.Linear(24, 10)).eval()
+    x = torch.rand(30, 1, 4, 4)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    y[:3] = (y[:3] + 1) % 10  # three points misclassified before any attack
+    ball = Ball("linf", 0.08)
+    theirs, _ = adapter._configured(model, x, ball, version, seed=0, n_iter=10).run_standard_evaluation(
+        x, y, batch_size=8)  # one call: pyautoattack runs its whole cascade itself
+    run = adapter.AutoAttackRun(model, ball, version, batch_size=8, seed=0, n_iter=10)
+    ours = run(x, y)
+    assert torch.equal(ours, ball.project(theirs, x))
+    after = run.accuracy_after_each()
+    order = ["clean", "apgd-ce", "apgd-t"] + (["fab-t", "square"] if version == "standard" else [])
+    assert list(after) == order
+    assert after["clean"] == pytest.approx(100 * 27 / 30)
+    assert all(a >= b for a, b in zip(list(after.values()), list(after.values())[1:]))  # a cascade only removes
+    with torch.no_grad():
+        assert after[order[-1]] == pytest.approx(100 * (model(ours).argmax(1) == y).float().mean().item())
+    assert after[order[-1]] < after["clean"]  # the radius is large enough to break some points
+
+
+def test_autoattack_run_counts_over_every_batch_it_is_called_on():
+    from atentlib.attacks.autoattack_adapter import AutoAttackRun
+
+    model = linear(classes=10, dtype=torch.float32)
+    x = inside(12, torch.float32)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    run = AutoAttackRun(model, Ball("linf", 0.01), "cheap", n_iter=5)
+    whole = AutoAttackRun(model, Ball("linf", 0.01), "cheap", n_iter=5)
+    first, second = run(x[:5], y[:5]), run(x[5:], y[5:])
+    assert run.n_points == 12
+    assert run.accuracy_after_each()["clean"] == 100.0
+    with torch.no_grad():
+        final = (model(torch.cat([first, second])).argmax(1) == y).float().mean().item() * 100
+    assert run.accuracy_after_each()["apgd-t"] == pytest.approx(final)
+    whole(x, y)
+    assert whole.accuracy_after_each()["apgd-t"] == pytest.approx(final)  # a linear model: no batch effects
+
+
 def test_transfer_never_queries_the_target_and_equals_white_box_on_itself():
     model, x, y, _, _ = two_class()
 
@@ -253,6 +306,20 @@ def test_evaluate_model_output_format():
     assert out["attacks"]["fgsm"]["kind"] == "fgsm"
     # on a linear 2-class model every one of these attacks is exact: the same accuracy
     assert pgd5["accuracy"] == out["attacks"]["fgsm"]["accuracy"] == out["attacks"]["cw"]["accuracy"]
+
+
+def test_evaluate_model_records_autoattacks_accuracy_after_each_attack():
+    model, x, y, wd, m = two_class(12)
+    model, x = model.float(), x.float()  # AutoAttack works in float32
+    eps = 0.5 * torch.quantile(m / dual(wd, "linf"), 0.5).item()  # half the median radius: most survive, some fall
+    cfg = suite({"name": "aa", "kind": "autoattack", "norm": "linf", "eps": eps})
+    out = evaluate_model(model, Split(x, y), cfg, torch.device("cpu"), progress=False)
+    aa = out["attacks"]["aa"]
+    # two classes: no targeted APGD (it needs 4); APGD-CE is exact on a linear model, FAB-T and Square find no more
+    assert list(aa["after_each"]) == ["clean", "apgd-ce", "fab-t", "square"]
+    assert aa["after_each"]["clean"] == out["natural"] == 100.0
+    robust = (m > eps * dual(wd, "linf")).double().mean().item() * 100
+    assert aa["after_each"]["apgd-ce"] == aa["after_each"]["square"] == aa["accuracy"] == pytest.approx(robust)
 
 
 def test_an_attack_with_its_own_n_examples_runs_on_that_many_first_examples():

@@ -67,6 +67,44 @@ def test_robustness_audit_runs_under_papermill(smoke_profile_path, smoke_runs, t
     assert (tmp_path / "figures" / "robustness_audit_mnist_linf.png").stat().st_size > 1000
 
 
+def test_robustness_audit_shows_autoattack_attack_by_attack(smoke_profile_path, smoke_runs, tmp_path):
+    """With AutoAttack in the audit (here: the real standard AutoAttack on one smoke model's 20 digits), the
+    notebook tables its accuracy after each attack of the cascade beside PGD-40 on the same digits."""
+    import shutil
+
+    import torch
+
+    from atentlib import data
+    from atentlib.config import EvalConfig, load_profile
+    from atentlib.evaluate import evaluate_run
+
+    prof = load_profile(smoke_profile_path)
+    exp = prof.experiment("mnist_linf")
+    runs = tmp_path / "runs"
+    shutil.copytree(smoke_runs / "smoke" / "mnist_linf", runs / "smoke" / "mnist_linf")
+    suite = exp.audit.model_dump()
+    suite.update(masking=False, attacks=[*suite["attacks"], {"name": "autoattack", "kind": "autoattack",
+                                                             "norm": "linf", "eps": 0.3}])
+    bundle = data.load("mnist", prof.data["mnist"], prof.data["mnist"].root)
+    audit = evaluate_run(runs / "smoke" / "mnist_linf" / "atent_linf", bundle.test, EvalConfig(**suite),
+                         torch.device("cpu"), bundle.info, progress=False, checkpoints=("last",),
+                         filename="audit.json")["checkpoints"]["last"]
+    notebook.execute("robustness_audit", _params(smoke_profile_path, runs, tmp_path), build_dir=tmp_path / "b")
+    steps = pd.read_csv(tmp_path / "tables" / "robustness_audit_mnist_linf_autoattack_steps.csv",
+                        index_col="defense")
+    assert list(steps.index) == ["atent_linf"]  # the sgd audit has no AutoAttack
+    assert list(steps.columns) == ["natural", "pgd40 (ours)", "after apgd-ce", "after apgd-t", "after fab-t",
+                                   "after square"]
+    row, aa = steps.loc["atent_linf"], audit["attacks"]["autoattack"]
+    assert row["pgd40 (ours)"] == round(audit["attacks"]["pgd40"]["accuracy"], 2)
+    assert row["after square"] == round(aa["accuracy"], 2) == round(aa["after_each"]["square"], 2)
+    assert list(row.iloc[2:]) == sorted(row.iloc[2:], reverse=True)  # a cascade only ever removes digits
+    metrics = json.loads((tmp_path / "metrics" / "robustness_audit_mnist_linf.json").read_text())
+    broken = metrics["atent_linf"]["autoattack_points_broken_by_each_attack"]
+    assert sum(broken.values()) == pytest.approx(row["natural"] - row["after square"], abs=0.02)
+    assert (tmp_path / "figures" / "robustness_audit_mnist_linf_autoattack_steps.png").stat().st_size > 1000
+
+
 @pytest.mark.parametrize("name", ["table2_mnist_linf", "table1_mnist_l2", "robustness_audit"])
 def test_table_notebooks_pass_nbval(name, smoke_profile_path, smoke_runs, tmp_path):
     nb = notebook.to_ipynb(name, tmp_path / f"{name}.ipynb", _params(smoke_profile_path, smoke_runs, tmp_path))

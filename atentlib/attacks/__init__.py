@@ -8,7 +8,8 @@ cw_linf        PGD on the CW margin loss (TRADES/MART's CW-linf)
 foolbox_pgd    foolbox LinfPGD / L2PGD
 cw_l2          foolbox L2CarliniWagnerAttack, clipped to the ball
 deepfool       foolbox DeepFool l2 / linf, clipped to the ball
-autoattack     pyautoattack's AutoAttack (standard); square: its black-box Square attack
+autoattack     pyautoattack's AutoAttack (standard); AutoAttackRun: the same as an attack function that also counts
+               the accuracy after each attack of the cascade; square: its black-box Square attack
 atent_attack   linf-ATENT's Langevin sampler as an attack (Table S3)
 transfer       PGD crafted on a surrogate model (black-box transfer)
 minimal_perturbation   per-example norm of the smallest adversarial found (foolbox FMN or DeepFool)
@@ -25,7 +26,8 @@ from .pgd import ce_loss, pgd
 from .transfer import transfer, transfer_accuracy
 
 # the foolbox and pyautoattack adapters load on first use, so that training (which imports pgd) skips them
-_LAZY = {"autoattack": "autoattack_adapter", "square": "autoattack_adapter", "cw_l2": "foolbox_adapter",
+_LAZY = {"autoattack": "autoattack_adapter", "AutoAttackRun": "autoattack_adapter",
+         "square": "autoattack_adapter", "cw_l2": "foolbox_adapter",
          "deepfool": "foolbox_adapter", "foolbox_pgd": "foolbox_adapter", "minimal_perturbation": "minimal",
          "summarize": "minimal"}
 
