@@ -24,7 +24,9 @@
 #   **AutoAttack** (Croce & Hein's own code, `pyautoattack`, standard version);
 # * the **masking checks** of `atentlib.masking`: accuracy never rises as ε grows, a huge ε breaks every point, more
 #   steps or restarts never help the model, a black-box attack (Square) is never stronger than white-box ones, and
-#   PGD sits above (and close to) AutoAttack.
+#   PGD sits above (and close to) AutoAttack;
+# * AutoAttack **attack by attack**: the accuracy after each of its four attacks, which says whether the digits that
+#   PGD missed fell to a better-tuned PGD, to a margin loss, or only to an attack that uses no gradient.
 #
 # The audit is slow (AutoAttack), so it runs on the last checkpoint and the first `n_examples` held-out digits
 # given in the profile's `audit:` section; the table says how many.
