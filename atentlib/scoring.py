@@ -19,11 +19,16 @@ ATTACK_BATCH_SIZE = 100
 FORWARD_BATCH_SIZE = 250
 
 
+def predictions(model: nn.Module, x: torch.Tensor, batch_size: int = FORWARD_BATCH_SIZE) -> torch.Tensor:
+    """The model's top-1 class of each input [B], in eval mode, batch by batch."""
+    with torch.no_grad(), model_mode(model, False):
+        return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
+                         or [torch.empty(0, dtype=torch.long, device=x.device)])
+
+
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = FORWARD_BATCH_SIZE) -> float:
     """Top-1 accuracy (%) with the model in eval mode."""
-    with torch.no_grad(), model_mode(model, False):
-        correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
-                      for i in range(0, len(y), batch_size))
+    correct = (predictions(model, x, batch_size) == y).sum().item()
     return 100.0 * correct / max(1, len(y))
 
 

@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
             p = row["paired"]["ours_over_torchattacks_throughput"]
             parts.append("ours/torchattacks throughput = "
                          + target_note(row["ours_over_torchattacks_throughput"], 1.0, at_most=False)
-                         + f"; round by round {p['median']:.3f} [{p['ci'][0]:.3f}, {p['ci'][1]:.3f}] -> {row['verdict']}")
+                         + f"; round by round {p['median']:.3f} [{p['ci'][0]:.3f}, {p['ci'][1]:.3f}] "
+                         f"-> {row['verdict']}")
         if "foolbox" in med:
             parts.append(f"ours/foolbox throughput = {row['ours_over_foolbox_throughput']:.3f}")
         print(f"{norm} PGD-{args.steps}: " + ", ".join(parts) + "".join(f"; {k} {v}" for k, v in missing.items()))

@@ -186,7 +186,6 @@ for d, a in audits.items():
         lines.append("every masking check passed" if not failed else f"masking checks FAILED: {', '.join(failed)}")
     if steps is not None and d in steps.index:
         row = steps.loc[d]
-        stages = [c for c in steps.columns if c.startswith("after ")]
         gap = row[pgd_col] - row[stages[-1]]
         broke = {c.removeprefix("after "): round(before - after, 2)
                  for c, before, after in zip(stages, [row["natural"]] + list(row[stages[:-1]]), row[stages])}

@@ -15,7 +15,7 @@ from pyautoattack import AutoAttack
 from pyautoattack.square import SquareAttack
 from torch import nn
 
-from ..scoring import ATTACK_BATCH_SIZE
+from ..scoring import ATTACK_BATCH_SIZE, predictions
 from ..threat import Ball, model_mode
 from .foolbox_adapter import n_classes
 
@@ -75,7 +75,7 @@ class AutoAttackRun:
         order = list(aa.attacks_to_run)
         x_adv = x.clone()
         with model_mode(self.model, False):
-            robust = self._predict(x) == y
+            robust = predictions(self.model, x, self.batch_size) == y
             counts = {"clean": int(robust.sum())}
             for attack in order:
                 idx = robust.nonzero().flatten()
@@ -83,7 +83,7 @@ class AutoAttackRun:
                     aa.attacks_to_run = [attack]
                     adv, _ = aa.run_standard_evaluation(x[idx], y[idx], batch_size=self.batch_size)
                     adv = adv.to(x.device)
-                    fooled = self._predict(adv) != y[idx]
+                    fooled = predictions(self.model, adv, self.batch_size) != y[idx]
                     x_adv[idx[fooled]] = adv[fooled]
                     robust[idx[fooled]] = False
                 counts[attack] = int(robust.sum())
@@ -91,10 +91,6 @@ class AutoAttackRun:
         for k, v in counts.items():
             self.correct[k] = self.correct.get(k, 0) + v
         return self.ball.project(x_adv, x)
-
-    @torch.no_grad()
-    def _predict(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.model(x[i:i + self.batch_size]).argmax(1) for i in range(0, len(x), self.batch_size)])
 
     def accuracy_after_each(self) -> dict[str, float]:
         """Accuracy (%) over every point attacked so far: clean, then after each attack of the cascade."""
