@@ -166,19 +166,33 @@ def beside_paper(summary: pd.DataFrame, table: str, profile: str) -> pd.DataFram
 def write_table(df: pd.DataFrame, name: str, out_dir: Path, profile: str, caption: str,
                 note: str | None = None) -> tuple[Path, Path]:
     """df -> out_dir/name.csv and name.md (the Markdown opens with the caption and the profile, and ends with
-    `note`; by default, outside the paper profile, a note that the numbers are not a reproduction)."""
+    `note`; by default, outside the paper profile, a note that the numbers are not a reproduction).
+
+    A multi-level index becomes one Markdown column per level (instead of a column of tuples)."""
     out_dir = Path(out_dir)
     csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
     atomic_write_bytes(csv_path, df.to_csv().encode())
-    floatfmt = ["g"] + [".2f" if pd.api.types.is_float_dtype(df[c]) else "g" for c in df.columns]  # counts stay ints
-    md = f"**{caption}** — profile: `{profile}`\n\n{df.to_markdown(floatfmt=floatfmt)}\n"
+    flat = isinstance(df.index, pd.MultiIndex)
+    shown = df.reset_index() if flat else df
+    floatfmt = ([] if flat else ["g"]) + [".2f" if pd.api.types.is_float_dtype(shown[c]) else "g"
+                                          for c in shown.columns]  # counts stay ints
+    md = f"**{caption}** — profile: `{profile}`\n\n{shown.to_markdown(index=not flat, floatfmt=floatfmt)}\n"
     if note is None and profile != "paper":
-        note = (f"Columns marked ({profile}) come from the {profile} profile: reduced data and epochs, not a "
-                "reproduction of the paper's numbers, which are shown beside them for reference.")
+        note = default_note(df, profile)
     if note:
         md += f"\n{note}\n"
     atomic_write_bytes(md_path, md.encode())
     return csv_path, md_path
+
+
+def default_note(df: pd.DataFrame, profile: str) -> str:
+    """The reminder under a table outside the paper profile: if some columns carry the profile's label, only
+    those are ours; otherwise every number in the table is."""
+    if any(f"({profile})" in str(c) for c in df.columns):
+        return (f"Columns marked ({profile}) come from the {profile} profile: reduced data and epochs, not a "
+                "reproduction of the paper's numbers, which are shown beside them for reference.")
+    return (f"Every number in this table comes from the {profile} profile (reduced data and epochs); none is a "
+            "reproduction of a paper's number.")
 
 
 def save_figure(fig, name: str, out_dir: Path, profile: str) -> list[Path]:

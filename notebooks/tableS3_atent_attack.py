@@ -77,8 +77,9 @@ results = pd.DataFrame(rows)
 # Accuracy (%) under each attack; `atent20 - pgd20` below zero means ATENT-20 is the stronger attack there.
 
 # %%
-table = results.set_index(["defense", "eps"]).round(2)
-table["atent20 - pgd20"] = (table["atent20"] - table["pgd20"]).round(2)
+table = results.set_index(["defense", "eps"])
+table["atent20 - pgd20"] = table["atent20"] - table["pgd20"]
+table = table.round(2)
 report.write_table(table, "tableS3_atent_attack", tables_dir, label,
                    f"Table S3 on MNIST: PGD-20 and ATENT-20 (step 2.5 eps / 20), first {len(y)} held-out digits",
                    note=f"Profile `{label}`; the paper's Table S3 is CIFAR-10 (linf-ATENT WRN-34-10): " +

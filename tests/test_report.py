@@ -83,3 +83,22 @@ def test_epoch_times_pool_seeds_take_the_median_and_divide_by_pgd_at(tmp_path):
     (tmp_path / "smoke" / "mnist_linf" / "sgd" / "run.json").unlink()
     with pytest.raises(FileNotFoundError, match="dvc repro"):
         report.epoch_times(tmp_path, prof, "mnist_linf")
+
+
+def test_write_table_gives_each_index_level_its_own_markdown_column(tmp_path):
+    df = pd.DataFrame({"defense": ["sgd", "sgd"], "eps": [0.1, 0.2], "pgd20": [82.667, 17.0]}).set_index(
+        ["defense", "eps"])
+    csv_path, md_path = report.write_table(df, "t", tmp_path, "quick", "caption")
+    header = next(line for line in md_path.read_text().splitlines() if line.startswith("|"))
+    assert [c.strip() for c in header.strip("|").split("|")] == ["defense", "eps", "pgd20"]
+    assert "('sgd'" not in md_path.read_text() and "82.67" in md_path.read_text()
+    assert pd.read_csv(csv_path, index_col=[0, 1]).equals(df)
+
+
+def test_the_default_note_speaks_of_marked_columns_only_when_there_are_some(tmp_path):
+    marked = pd.DataFrame({"pgd20 (quick)": [1.0], "PGD-20 (paper)": [2.0]})
+    unmarked = pd.DataFrame({"pgd20": [1.0]})
+    assert "Columns marked (quick)" in report.write_table(marked, "a", tmp_path, "quick", "c")[1].read_text()
+    text = report.write_table(unmarked, "b", tmp_path, "quick", "c")[1].read_text()
+    assert "Columns marked" not in text and "Every number in this table comes from the quick profile" in text
+    assert "quick profile" not in report.write_table(unmarked, "c", tmp_path, "paper", "c")[1].read_text()
