@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: setup repro test test-all bench lab clean-build
+.PHONY: setup repro test test-all bench gpu-wheels lab clean-build
 
 setup: $(STAMP)
 
@@ -39,6 +39,16 @@ bench: $(STAMP)
 	python bench/bench_attacks.py
 	python bench/bench_certify.py
 	python bench/bench_eval_layout.py
+
+# For a lent GPU (the `device` tool; bench/README.md, "On a lent GPU"): the wheels its image lacks (pydantic and
+# its needs, at the versions of this venv, for its Python 3.12), into .whl/, which bench/gpu_check.sh installs.
+GPU_WHEELS := ^(pydantic|pydantic[-_]core|annotated[-_]types|typing[-_]inspection|typing[-_]extensions)==
+gpu-wheels: $(STAMP)
+	rm -rf .whl && mkdir -p .whl
+	python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+	  $$(python -m pip freeze | grep -iE '$(GPU_WHEELS)')
+	ls .whl
 
 # JupyterLab on the repository root, opening the start-here notebook. notebooks/*.py open as notebooks: jupytext's
 # contents manager reads them, and tools/jupyter/labconfig makes "Jupytext Notebook" the default viewer of .py
