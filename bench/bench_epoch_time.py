@@ -44,6 +44,9 @@ CONFIGS = {
     "l2_resnet20": {"norm": "l2", "model": "resnet20", "eps": 1.0, "batch": 256, "gamma": 0.08},
 }
 DEFENSES = ("atent", "pgd_at", "trades")
+# Issue #7's bar: seconds per epoch of ATENT at K = 10 on an H100 (recorded with each such row; other GPUs are named)
+TARGET_EPOCH_SECONDS = {"linf_wrn34_10": 150.0, "l2_resnet20": 20.0}
+TARGET_K, TARGET_DEVICE = 10, "H100"
 
 
 def defense_config(conf: dict, kind: str, K: int):
@@ -124,10 +127,15 @@ def main(argv: list[str] | None = None) -> dict:
                    "epoch_seconds_extrapolated": True, "paper_setup": batch == conf["batch"] and steps >= 3,
                    "peak_memory_bytes": peaks.get(name),
                    "dtype": prep.dtype, "timing": timing[name]}
+            if kind == "atent" and K == TARGET_K:
+                row["target_epoch_seconds"] = TARGET_EPOCH_SECONDS[cname]
+                row["target_device"] = TARGET_DEVICE
             rows.append(row)
             mem = f", peak {row['peak_memory_bytes'] / 2**30:.2f} GiB" if row["peak_memory_bytes"] else ""
+            bar = (f"; target on an {TARGET_DEVICE}: <= {row['target_epoch_seconds']:.0f} s"
+                   if "target_epoch_seconds" in row else "")
             print(f"  {name}: {med[name]:.3f} s/step -> {row['epoch_seconds']:.0f} s/epoch "
-                  f"(extrapolated x{per_epoch}){mem}")
+                  f"(extrapolated x{per_epoch}){mem}{bar}")
         ratios = {}
         for name, (kind, K) in vs.items():
             ref = f"pgd_at_K{K}"
