@@ -172,11 +172,11 @@ def write_table(df: pd.DataFrame, name: str, out_dir: Path, profile: str, captio
     out_dir = Path(out_dir)
     csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
     atomic_write_bytes(csv_path, df.to_csv().encode())
-    flat = isinstance(df.index, pd.MultiIndex)
-    shown = df.reset_index() if flat else df
-    floatfmt = ([] if flat else ["g"]) + [".2f" if pd.api.types.is_float_dtype(shown[c]) else "g"
-                                          for c in shown.columns]  # counts stay ints
-    md = f"**{caption}** — profile: `{profile}`\n\n{shown.to_markdown(index=not flat, floatfmt=floatfmt)}\n"
+    multi = isinstance(df.index, pd.MultiIndex)
+    shown = df.reset_index() if multi else df
+    floatfmt = ([] if multi else ["g"]) + [".2f" if pd.api.types.is_float_dtype(shown[c]) else "g"
+                                           for c in shown.columns]  # counts stay ints
+    md = f"**{caption}** — profile: `{profile}`\n\n{shown.to_markdown(index=not multi, floatfmt=floatfmt)}\n"
     if note is None and profile != "paper":
         note = default_note(df, profile)
     if note:

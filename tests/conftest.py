@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from atentlib import data
-from atentlib.config import PARAMS_DIR
+from atentlib.config import PARAMS_DIR, Profile, load_profile
 
 N_IMAGES = 400
 
@@ -112,3 +112,19 @@ def smoke_runs(smoke_runs_dir, smoke_profile_path) -> Path:
                 evaluate_run(out, bundle.test, exp.audit, torch.device("cpu"), bundle.info, progress=False,
                              checkpoints=("last",), filename="audit.json")
     return runs
+
+
+def small_smoke_profile(smoke_profile_path: Path, tmp_path: Path, name: str = "p", device: str | None = None,
+                        **train_overrides) -> tuple[Profile, data.DataBundle]:
+    """The smoke profile with 100 training images, `device` if given, and `train_overrides` in mnist_linf's train
+    section; with its loaded MNIST data."""
+    raw = yaml.safe_load(Path(smoke_profile_path).read_text())
+    raw["data"]["mnist"]["n_train"] = 100
+    if device is not None:
+        raw["device"] = device
+    raw["experiments"]["mnist_linf"]["train"].update(train_overrides)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    prof = load_profile(path)
+    cfg = prof.data["mnist"]
+    return prof, data.load("mnist", cfg, Path(cfg.root))

@@ -6,31 +6,19 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 
-from atentlib import augment, checkpoint, data, distributed, train
+from atentlib import augment, checkpoint, distributed, train
 from atentlib.config import TrainConfig, load_profile
 from atentlib.train import RunSpec, TrainingError, fit, resolve_amp
 
+from .conftest import small_smoke_profile
+
 QUIET = {"progress": False, "log": lambda *_: None}
-
-
-def _profile(smoke_profile_path, tmp_path, name="p", defense="sgd", **train_overrides):
-    """The smoke profile with 100 training images and `train_overrides` in the experiment's train section."""
-    raw = yaml.safe_load(Path(smoke_profile_path).read_text())
-    raw["data"]["mnist"]["n_train"] = 100
-    raw["experiments"]["mnist_linf"]["train"].update(train_overrides)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    prof = load_profile(path)
-    cfg = prof.data["mnist"]
-    return prof, data.load("mnist", cfg, Path(cfg.root))
 
 
 def _weights(path):
@@ -48,7 +36,7 @@ def test_early_stop_reason_counts_epochs_since_the_first_best():
 
 
 def test_early_stopping_stops_records_why_and_resumes_consistently(smoke_profile_path, tmp_path, monkeypatch):
-    prof, bundle = _profile(smoke_profile_path, tmp_path, epochs=7, early_stopping_patience=2)
+    prof, bundle = small_smoke_profile(smoke_profile_path, tmp_path, epochs=7, early_stopping_patience=2)
     robust = iter([10.0, 30.0, 20.0, 25.0, 50.0, 60.0, 70.0])  # best at epoch 2, then two epochs without gain
     monkeypatch.setattr(train, "_monitor", lambda model, split, *a: (90.0, next(robust)) if split is bundle.test
                         else (95.0, 1.0))
@@ -62,7 +50,7 @@ def test_early_stopping_stops_records_why_and_resumes_consistently(smoke_profile
     assert len(pd.read_csv(out / "metrics.csv")) == 4
     # running it again trains nothing more; a larger patience is not a new run: it resumes and goes on
     assert len(fit(prof, "mnist_linf", "sgd", bundle, out, **QUIET)) == 4
-    prof5, _ = _profile(smoke_profile_path, tmp_path, name="p5", epochs=5, early_stopping_patience=3)
+    prof5, _ = small_smoke_profile(smoke_profile_path, tmp_path, name="p5", epochs=5, early_stopping_patience=3)
     hist = fit(prof5, "mnist_linf", "sgd", bundle, out, **QUIET)
     assert len(hist) == 5 and hist[-1]["test_robust"] == 50.0
     run = json.loads((out / "run.json").read_text())
@@ -76,7 +64,7 @@ def test_early_stopping_needs_the_monitor():
 
 # ----------------------------------------------------------------------------- init_from
 def test_init_from_loads_the_weights_and_refuses_a_damaged_checkpoint(smoke_profile_path, tmp_path):
-    prof, bundle = _profile(smoke_profile_path, tmp_path, epochs=1, monitor_examples=0)
+    prof, bundle = small_smoke_profile(smoke_profile_path, tmp_path, epochs=1, monitor_examples=0)
     src = tmp_path / "src"
     fit(prof, "mnist_linf", "sgd", bundle, src, **QUIET)
     torch.manual_seed(0)  # the seed-0 initialisation every run starts from without init_from
@@ -85,7 +73,7 @@ def test_init_from_loads_the_weights_and_refuses_a_damaged_checkpoint(smoke_prof
     assert max((trained[k] - init[k]).abs().max().item() for k in init) > 1e-3
 
     tiny_lr = {"name": "sgd", "lr": 1e-12, "momentum": 0.0}
-    ft_prof, _ = _profile(smoke_profile_path, tmp_path, name="ft", epochs=1, monitor_examples=0, optimizer=tiny_lr,
+    ft_prof, _ = small_smoke_profile(smoke_profile_path, tmp_path, name="ft", epochs=1, monitor_examples=0, optimizer=tiny_lr,
                           init_from=str(src / "checkpoint.pt"))
     fit(ft_prof, "mnist_linf", "sgd", bundle, tmp_path / "ft", **QUIET)
     tuned = _weights(tmp_path / "ft" / "checkpoint.pt")
@@ -103,7 +91,7 @@ def test_init_from_loads_the_weights_and_refuses_a_damaged_checkpoint(smoke_prof
     shutil.copy(src / "checkpoint.pt.sha256", bad / "checkpoint.pt.sha256")
     raw = (bad / "checkpoint.pt").read_bytes()
     (bad / "checkpoint.pt").write_bytes(raw[: len(raw) // 2])
-    bad_prof, _ = _profile(smoke_profile_path, tmp_path, name="bad", epochs=1, monitor_examples=0,
+    bad_prof, _ = small_smoke_profile(smoke_profile_path, tmp_path, name="bad", epochs=1, monitor_examples=0,
                            init_from=str(bad / "checkpoint.pt"))
     with pytest.raises(checkpoint.CheckpointError, match="corrupted or truncated"):
         fit(bad_prof, "mnist_linf", "sgd", bundle, tmp_path / "ft_bad", **QUIET)
@@ -140,8 +128,8 @@ def test_crop_flip_keeps_shape_and_range_and_is_exactly_reproducible():
 
 
 def test_augmented_run_resumes_to_the_same_weights(smoke_profile_path, tmp_path):
-    prof2, bundle = _profile(smoke_profile_path, tmp_path, name="a2", epochs=2, augment="crop_flip")
-    prof1, _ = _profile(smoke_profile_path, tmp_path, name="a1", epochs=1, augment="crop_flip")
+    prof2, bundle = small_smoke_profile(smoke_profile_path, tmp_path, name="a2", epochs=2, augment="crop_flip")
+    prof1, _ = small_smoke_profile(smoke_profile_path, tmp_path, name="a1", epochs=1, augment="crop_flip")
     straight = fit(prof2, "mnist_linf", "sgd", bundle, tmp_path / "straight", **QUIET)
     fit(prof1, "mnist_linf", "sgd", bundle, tmp_path / "resumed", **QUIET)
     resumed = fit(prof2, "mnist_linf", "sgd", bundle, tmp_path / "resumed", **QUIET)
@@ -149,7 +137,7 @@ def test_augmented_run_resumes_to_the_same_weights(smoke_profile_path, tmp_path)
     assert drop(straight) == drop(resumed)
     a, b = _weights(tmp_path / "straight" / "checkpoint.pt"), _weights(tmp_path / "resumed" / "checkpoint.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
-    plain_prof, _ = _profile(smoke_profile_path, tmp_path, name="plain", epochs=2)
+    plain_prof, _ = small_smoke_profile(smoke_profile_path, tmp_path, name="plain", epochs=2)
     fit(plain_prof, "mnist_linf", "sgd", bundle, tmp_path / "plain", **QUIET)
     plain = _weights(tmp_path / "plain" / "checkpoint.pt")
     assert any(not torch.equal(a[k], plain[k]) for k in a)  # the augmentation did something
@@ -161,7 +149,7 @@ def test_amp_auto_is_float32_on_cpu_and_bf16_on_cuda(smoke_profile_path, tmp_pat
     assert resolve_amp("off", torch.device("cuda")) is None
     assert resolve_amp("auto", torch.device("cuda")) is torch.bfloat16
     assert resolve_amp("bf16", torch.device("cpu")) is torch.bfloat16
-    prof, bundle = _profile(smoke_profile_path, tmp_path, epochs=1, monitor_examples=0)
+    prof, bundle = small_smoke_profile(smoke_profile_path, tmp_path, epochs=1, monitor_examples=0)
     fit(prof, "mnist_linf", "sgd", bundle, tmp_path / "run", **QUIET)
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["amp"] == "torch.float32" and run["train_config"]["amp"] == "auto" and run["world_size"] == 1
@@ -179,7 +167,7 @@ def test_nonfinite_watch_names_the_first_bad_batch_and_the_range():
 
 @pytest.mark.parametrize("every", [1, 3])
 def test_nan_loss_still_stops_with_epoch_and_batch(smoke_profile_path, tmp_path, every):
-    prof, bundle = _profile(smoke_profile_path, tmp_path, optimizer={"name": "sgd", "lr": 1e9, "momentum": 0.0},
+    prof, bundle = small_smoke_profile(smoke_profile_path, tmp_path, optimizer={"name": "sgd", "lr": 1e9, "momentum": 0.0},
                             nan_check_every=every)
     with pytest.raises(TrainingError, match=r"loss is (nan|inf) at epoch \d+, batch \d+ of \d+"):
         fit(prof, "mnist_linf", "sgd", bundle, tmp_path / "run", **QUIET)
@@ -204,14 +192,14 @@ def test_fingerprint_ignores_evaluation_and_other_defenses():
 
 def test_fingerprint_follows_what_changes_results(smoke_profile_path, tmp_path):
     def fp(**kw):
-        prof, _ = _profile(smoke_profile_path, tmp_path, name="fp", **kw)
+        prof, _ = small_smoke_profile(smoke_profile_path, tmp_path, name="fp", **kw)
         return RunSpec(prof.profile, "mnist_linf", "sgd", prof.experiment("mnist_linf")).fingerprint()
 
     base = fp()
     for same in ({"compile": True}, {"early_stopping_patience": 4}, {"nan_check_every": 1},
                  {"channels_last": False}, {"cudnn_benchmark": False}, {"epochs": 9}):
         assert fp(**same) == base, same
-    prof, _ = _profile(smoke_profile_path, tmp_path, name="fp")
+    prof, _ = small_smoke_profile(smoke_profile_path, tmp_path, name="fp")
     exp = prof.experiment("mnist_linf")
     audited = exp.model_copy(update={"audit": exp.evaluation, "audit_defenses": ["sgd"]})
     assert RunSpec(prof.profile, "mnist_linf", "sgd", audited).fingerprint() == base  # evaluation-only sections
