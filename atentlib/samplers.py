@@ -7,9 +7,10 @@ mu = sum_k c_k mu_k with c_k = alpha (1 - alpha)^(K - k).
 
 Cost: the forward/backward at x^k serves both the x-gradient of the next step and the weight-gradient of
 mu_k, so one step costs K + 1 forward-backward passes, like PGD-AT. Weight-gradients are accumulated into
-`.grad` as the chain runs; iterates whose weight c_k is below `mu_grad_cutoff * alpha` skip the
-weight-gradient (with alpha = 0.9 they hold < 1% of mu's weight), which makes the passes before the
-last two as cheap as PGD's (x-gradient only). `mu_grad_cutoff = 0` gives the exact gradient of mu.
+`.grad` as the chain runs. By default (`mu_grad_cutoff = 0`) every iterate adds its weight-gradient: the exact
+gradient of mu. With a cutoff, iterates whose weight c_k is below `mu_grad_cutoff * alpha` skip it (with
+alpha = 0.9 and cutoff 0.02 they hold < 1% of mu's weight), which makes the passes before the last two as cheap
+as PGD's (x-gradient only).
 """
 from __future__ import annotations
 
@@ -38,10 +39,12 @@ def mu_weights(K: int, alpha: float) -> list[float]:
 
 
 class LangevinSampler:
-    """Shared SGLD loop; subclasses define the start and one step."""
+    """Shared SGLD loop; subclasses define the start and one step. `eps` is the experiment's threat radius (the
+    l2 sampler's ball when its config sets no radius of its own)."""
 
-    def __init__(self, cfg: AtentLinfDefense | AtentL2Defense):
+    def __init__(self, cfg: AtentLinfDefense | AtentL2Defense, eps: float | None = None):
         self.cfg = cfg
+        self.eps = eps
         self.radius_scale = 1.0  # < 1 during an epsilon warm-up
 
     # -- to be defined by each norm
@@ -109,9 +112,10 @@ class AtentLinf(LangevinSampler):
     def start(self, x: torch.Tensor) -> torch.Tensor:
         if self.cfg.start == "corner":
             return x + self.radius * torch.randn_like(x).sign()
+        scale = self.radius if self.cfg.start_scale is None else self.cfg.start_scale
         if self.cfg.start == "uniform":
-            return x + torch.empty_like(x).uniform_(-self.cfg.start_scale, self.cfg.start_scale)
-        return x + self.cfg.start_scale * torch.randn_like(x)
+            return x + torch.empty_like(x).uniform_(-scale, scale)
+        return x + scale * torch.randn_like(x)
 
     def step(self, x_k: torch.Tensor, x: torch.Tensor, grad: torch.Tensor, is_last: bool) -> torch.Tensor:
         direction = grad.sign() if self.cfg.step_direction == "sign" else grad
@@ -126,22 +130,37 @@ class AtentLinf(LangevinSampler):
 
 
 class AtentL2(LangevinSampler):
-    """l2-ATENT (Algorithm 1): dx = grad L + gamma (x - x'), an optional l2 projection."""
+    """l2-ATENT (Algorithm 1): a step along grad L (normalised per sample by default), the pull-back
+    gamma (x - x') (scaled by eta' or not), Langevin noise, and the projection onto the l2 ball (or none)."""
 
     cfg: AtentL2Defense
 
+    @property
+    def radius(self) -> float:
+        base = self.cfg.radius if self.cfg.radius is not None else self.eps
+        if base is None:
+            raise ValueError("atent_l2 needs a radius for its ball start and projection: set `radius` in its "
+                             "config, or build the sampler with the threat's eps (build_sampler(cfg, eps))")
+        return base * self.radius_scale
+
     def start(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cfg.start == "ball":
+            return Ball("l2", self.radius).random_start(x)
         return x + self.cfg.start_scale * torch.randn_like(x)
 
     def step(self, x_k: torch.Tensor, x: torch.Tensor, grad: torch.Tensor, is_last: bool) -> torch.Tensor:
         if self.cfg.step_direction == "normalized":
             grad = grad / (per_sample_norm(grad, "l2") + 1e-12)
-        dx = grad + self.cfg.gamma * (x - x_k)
-        x_next = x_k + self.cfg.step_size * dx + self._noise(x_k)
-        if self.cfg.radius is not None:
-            x_next = Ball("l2", self.cfg.radius * self.radius_scale).project(x_next, x)
+        pull = self.cfg.gamma * (x - x_k)
+        if self.cfg.pullback == "scaled":
+            x_next = x_k + self.cfg.step_size * (grad + pull) + self._noise(x_k)
+        else:
+            x_next = x_k + self.cfg.step_size * grad + pull + self._noise(x_k)
+        if self.cfg.projection == "every_step":
+            x_next = Ball("l2", self.radius).project(x_next, x)
         return x_next
 
 
-def build_sampler(cfg: AtentLinfDefense | AtentL2Defense) -> LangevinSampler:
-    return AtentLinf(cfg) if cfg.kind == "atent_linf" else AtentL2(cfg)
+def build_sampler(cfg: AtentLinfDefense | AtentL2Defense, eps: float | None = None) -> LangevinSampler:
+    """The sampler of an ATENT config; eps is the experiment's threat radius (the l2 ball's default)."""
+    return AtentLinf(cfg, eps) if cfg.kind == "atent_linf" else AtentL2(cfg, eps)

@@ -12,14 +12,15 @@ class TrainingError(RuntimeError):
 
 
 def early_stop_reason(history: list[dict], patience: int | None) -> str | None:
-    """Why training stops now (PGD-AT(E)): test_robust has not improved for `patience` epochs; None: go on."""
-    if patience is None or not history or "test_robust" not in history[-1]:
+    """Why training stops now (PGD-AT(E)): val_robust (the validation digits' robust accuracy) has not improved
+    for `patience` epochs; None: go on."""
+    if patience is None or not history or "val_robust" not in history[-1]:
         return None
-    rob = [h["test_robust"] for h in history]
+    rob = [h["val_robust"] for h in history]
     best = max(range(len(rob)), key=rob.__getitem__)  # the first epoch with the best value, as best.pt holds
     if len(rob) - 1 - best < patience:
         return None
-    return (f"early stopping: test_robust has not improved for {len(rob) - 1 - best} epochs "
+    return (f"early stopping: val_robust has not improved for {len(rob) - 1 - best} epochs "
             f"(patience {patience}; best {rob[best]:.4g} at epoch {best + 1})")
 
 

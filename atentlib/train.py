@@ -2,13 +2,14 @@
 
 `fit` trains one (experiment, defense) of a profile into a run folder:
   checkpoint.pt (+ .sha256)  the last epoch: model, optimiser, scheduler, RNG states, history, config
-  best.pt (+ .sha256)        the epoch with the best robust accuracy on the monitor examples
-  metrics.csv                one row per epoch: loss, natural and robust accuracy on train and test (Figure S1)
+  best.pt (+ .sha256)        the epoch with the best robust accuracy on the validation digits
+  metrics.csv                one row per epoch: loss, natural and robust accuracy on train and validation digits
+                             (Figure S1); the held-out test digits are never looked at during training
   run.json                   profile, seed, git commit, data used, device, timings, why training stopped
 A run killed at any point resumes from its last finished epoch and ends with the same numbers as an
 uninterrupted one: the data order is drawn from (seed, epoch), and the RNG states travel in the checkpoint.
 
-Options (TrainConfig): early stopping on the monitor's robust accuracy (PGD-AT(E)), fine-tuning from a verified
+Options (TrainConfig): early stopping on the validation digits' robust accuracy (PGD-AT(E)), fine-tuning from a verified
 checkpoint (init_from), crop+flip augmentation on the device (atentlib.augment), bf16 autocast, channels_last,
 cudnn.benchmark and torch.compile on CUDA, and several processes under torchrun (atentlib.distributed).
 The loss is checked for NaN/inf on the device and read by the host once every nan_check_every batches.
@@ -32,7 +33,7 @@ from tqdm.auto import tqdm
 from . import augment, checkpoint, defenses, distributed, models
 from .attacks.pgd import pgd
 from .config import ExperimentConfig, Profile, TrainConfig
-from .data import DataBundle, Split, atomic_write_bytes
+from .data import DataBundle, Split, atomic_write_bytes, stratified_sample
 from .scoring import accuracy, attack_accuracy
 from .stopping import NonFiniteWatch, TrainingError, early_stop_reason
 from .threat import Ball
@@ -79,7 +80,8 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of the training steps: auto = bfloat16 on CUDA and none (float32) elsewhere."""
+    """The autocast dtype of the training steps: bf16 = bfloat16 anywhere; auto = bfloat16 on CUDA and none
+    (float32) elsewhere; off (the default) = float32."""
     if amp == "bf16" or (amp == "auto" and device.type == "cuda"):
         return torch.bfloat16
     return None
@@ -99,6 +101,13 @@ def make_optimizer(model: nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
                            nesterov=o.nesterov)
 
 
+def lr_scheduler(optimizer: torch.optim.Optimizer, tc: TrainConfig) -> torch.optim.lr_scheduler.MultiStepLR:
+    """lr times lr_decay from each (1-based) epoch of lr_milestones on, as the reference codes' `if epoch >= m`
+    does with epochs counted from 1. The scheduler steps after each epoch, so its milestone is m - 1."""
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[m - 1 for m in tc.lr_milestones],
+                                                gamma=tc.lr_decay)
+
+
 def eps_scale(tc: TrainConfig, epoch: int, batch: int, n_batches: int) -> float:
     """Linear warm-up of the threat radius over eps_warmup_epochs, per batch."""
     if tc.eps_warmup_epochs == 0:
@@ -106,12 +115,26 @@ def eps_scale(tc: TrainConfig, epoch: int, batch: int, n_batches: int) -> float:
     return min(1.0, (epoch + (batch + 1) / n_batches) / tc.eps_warmup_epochs)
 
 
+MONITOR_SEED = 0  # which digits the monitor watches, and its PGD's random starts: the same in every run
+
+
+def monitor_subset(split: Split, n: int) -> Split:
+    """A fixed-seed random sample of min(n, len(split)) examples, each class in proportion (the training digits
+    are stored sorted by class: their first n would be one class)."""
+    idx = stratified_sample(split.y, min(n, len(split)), MONITOR_SEED)
+    return Split(split.x[idx], split.y[idx])
+
+
 @torch.no_grad()
-def _monitor(model: nn.Module, split: Split, n: int, ball: Ball, tc: TrainConfig, device) -> tuple[float, float]:
-    x, y = split.x[:n].to(device), split.y[:n].to(device)
-    nat = accuracy(model, x, y)
+def _monitor(model: nn.Module, split: Split, ball: Ball, tc: TrainConfig, device) -> tuple[float, float]:
+    """Natural and PGD accuracy (%) on `split`, in float32, with its own RNG: the training randomness (attack
+    starts, Langevin noise) is the same whether or not the monitor runs."""
+    x, y = split.x.to(device), split.y.to(device)
     steps, step_size = tc.monitor_pgd_steps, 2.5 * ball.eps / tc.monitor_pgd_steps
-    rob = attack_accuracy(model, x, y, lambda xb, yb: pgd(model, xb, yb, ball, steps, step_size))
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(MONITOR_SEED)
+        nat = accuracy(model, x, y)
+        rob = attack_accuracy(model, x, y, lambda xb, yb: pgd(model, xb, yb, ball, steps, step_size))
     return nat, rob
 
 
@@ -226,7 +249,7 @@ def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, tc)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=tc.lr_milestones, gamma=tc.lr_decay)
+    scheduler = lr_scheduler(optimizer, tc)
     ball = Ball(exp.threat.norm, exp.threat.eps)
     defense = defenses.build(dcfg, ball, model_name=exp.model, num_classes=num_classes, optimizer=optimizer,
                              device=device)
@@ -266,6 +289,11 @@ def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log
         torch.manual_seed(tc.seed + 7919 * ctx.rank + start_epoch)  # other noise (attack starts) on other ranks
     train_model = torch.compile(model) if tc.compile else model
 
+    if tc.early_stopping_patience is not None and data.val is None:
+        raise TrainingError(f"{where}: early_stopping_patience needs a validation split: set data.{exp.dataset}.n_val "
+                            "> 0 in the profile (early stopping never looks at the test digits)")
+    mon_train = monitor_subset(data.train, tc.monitor_examples) if tc.monitor_examples else None
+    mon_val = monitor_subset(data.val, tc.monitor_examples) if tc.monitor_examples and data.val is not None else None
     x_train, y_train = data.train.x.to(device), data.train.y.to(device)
     if channels_last:
         x_train = x_train.contiguous(memory_format=torch.channels_last)
@@ -280,21 +308,22 @@ def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         train_seconds = time.time() - t0
-        n_mon = min(tc.monitor_examples, len(data.test))
         row = {"epoch": epoch + 1, "lr": lr, "eps_scale": defense.eps_scale,
                "train_loss": round(train_loss, 5), "seconds": round(train_seconds, 2)}
-        if n_mon > 0 and ctx.is_main:
-            te_nat, te_rob = _monitor(model, data.test, n_mon, ball, tc, device)
-            tr_nat, tr_rob = _monitor(model, data.train, n_mon, ball, tc, device)
-            row.update(train_natural=tr_nat, train_robust=tr_rob, test_natural=te_nat, test_robust=te_rob)
+        if mon_train is not None and ctx.is_main:
+            tr_nat, tr_rob = _monitor(model, mon_train, ball, tc, device)
+            row.update(train_natural=tr_nat, train_robust=tr_rob)
+            if mon_val is not None:
+                va_nat, va_rob = _monitor(model, mon_val, ball, tc, device)
+                row.update(val_natural=va_nat, val_robust=va_rob)
         history.append(row)
         stop = distributed.broadcast_object(ctx, early_stop_reason(history, tc.early_stopping_patience))
         rngs = distributed.gather_objects(ctx, _rng_state())
         if not ctx.is_main:
             continue
-        is_best = n_mon > 0 and row["test_robust"] > best_rob
+        is_best = "val_robust" in row and row["val_robust"] > best_rob
         if is_best:
-            best_rob = row["test_robust"]
+            best_rob = row["val_robust"]
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "defense": defense.state_dict(), "epoch": epoch,
                  "history": history, "best_rob": best_rob, "rng": rngs[0], "fingerprint": spec.fingerprint(),
@@ -305,8 +334,10 @@ def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log
             state["rng_ranks"] = rngs
         if init_record is not None:
             state["init_from"] = init_record
-        if is_best or not (out_dir / "best.pt").exists():
-            checkpoint.save({**state, "selected": "best robust monitor accuracy"}, out_dir / "best.pt")
+        if mon_val is None:  # nothing to select on: best.pt is the last epoch, and says so
+            checkpoint.save({**state, "selected": "last epoch (no validation split)"}, out_dir / "best.pt")
+        elif is_best or not (out_dir / "best.pt").exists():
+            checkpoint.save({**state, "selected": "best robust validation accuracy"}, out_dir / "best.pt")
         checkpoint.save(state, ckpt_path)
         write_metrics_csv(history, out_dir / "metrics.csv")
         log(f"{where} epoch {epoch + 1}/{tc.epochs}: " +
@@ -323,14 +354,18 @@ def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log
 def _write_run_json(profile, experiment, defense_name, data, out_dir, device, tc, dcfg, spec, history, stop,
                     init_record, amp_dtype, ctx, seconds) -> None:
     write_metrics_csv(history, out_dir / "metrics.csv")
-    rob = [h.get("test_robust", -1.0) for h in history]
+    rob = [h.get("val_robust", -1.0) for h in history]
     stopped = {"reason": "early_stopping" if stop else "epochs_completed", "detail": stop or
                f"trained {len(history)} of {tc.epochs} epochs", "epochs_trained": len(history),
                "best_epoch": (max(range(len(rob)), key=rob.__getitem__) + 1) if history and max(rob) >= 0 else None}
     checkpoint.write_json({
         "profile": profile.profile, "experiment": experiment, "defense": defense_name, "seed": tc.seed,
         "git_commit": checkpoint.git_commit(), "device": str(device), "torch": torch.__version__,
-        "data": data.info, "epochs": tc.epochs, "stopped": stopped, "seconds_this_session": round(seconds, 1),
+        "data": data.info, "validation": {"n": len(data.val) if data.val is not None else 0,
+                                          "seed": data.info.get("val_seed"),
+                                          "monitored": min(tc.monitor_examples, len(data.val)) if data.val else 0,
+                                          "monitor_seed": MONITOR_SEED},
+        "epochs": tc.epochs, "stopped": stopped, "seconds_this_session": round(seconds, 1),
         "seconds_per_epoch": [h["seconds"] for h in history], "fingerprint": spec.fingerprint(),
         "init_from": init_record, "world_size": ctx.world_size, "amp": str(amp_dtype or torch.float32),
         "defense_config": dcfg.model_dump(mode="json"), "train_config": tc.model_dump(mode="json"),

@@ -1,5 +1,5 @@
 """Variants of one defense, each changing a setting of a reference run: what changed, and whether the change
-moves robust accuracy by more than the spread over seeds (the ambiguity study of STUDY.md §1).
+moves robust accuracy by more than the spread over seeds (the ambiguity study; docs/method.md, Readings).
 
 A variant is a profile entry (with extra seeds `<name>_seed<N>`, grouped by report.seed_groups); its *changes*
 are read from its configuration, not from its name.

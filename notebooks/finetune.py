@@ -77,7 +77,7 @@ table
 
 # %% [markdown]
 # ## Robust accuracy per epoch
-# The monitor's PGD-10 accuracy on held-out digits after each epoch; the fine-tuned runs start from the benign
+# The monitor's PGD-10 accuracy on the validation digits after each epoch; the fine-tuned runs start from the benign
 # model, the from-scratch run from random weights.
 
 # %%

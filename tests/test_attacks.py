@@ -268,11 +268,19 @@ def test_transfer_never_queries_the_target_and_equals_white_box_on_itself():
     ball = Ball("linf", 0.1)
     x_t = attacks.transfer(Sealed(), x, y, surrogate=model, ball=ball, steps=10, step_size=0.025, random_start=False)
     assert torch.equal(x_t, attacks.pgd(model, x, y, ball, 10, 0.025, random_start=False))
-    res = attacks.transfer_accuracy(model, linear(seed=3), x, y, ball, steps=10, step_size=0.025)
+    target = linear(seed=3)
+    torch.manual_seed(4)
+    res = attacks.transfer_accuracy(model, target, x, y, ball, steps=10, step_size=0.025)
     with torch.no_grad():
         white = 100.0 * (model(x_t).argmax(1) == y).double().mean().item()
     assert res["surrogate"] == pytest.approx(white)  # the surrogate sees its own white-box examples
-    assert 0 <= res["target"] <= 100
+    # the target is scored on the surrogate's examples (same random start), not on the clean inputs
+    torch.manual_seed(4)
+    x_r = attacks.pgd(model, x, y, ball, 10, 0.025)
+    with torch.no_grad():
+        on_adv = 100.0 * (target(x_r).argmax(1) == y).double().mean().item()
+        on_clean = 100.0 * (target(x).argmax(1) == y).double().mean().item()
+    assert res["target"] == pytest.approx(on_adv) and on_adv != on_clean
 
 
 # ----------------------------------------------------------------------------- config and evaluate_model

@@ -192,7 +192,7 @@ def test_epoch_time(bench_dir):
         assert r["steps_per_epoch"] == 25_000 and r["epoch_seconds_extrapolated"] and not r["paper_setup"]
         assert r["epoch_seconds"] == pytest.approx(r["median_step_seconds"] * 25_000)
         assert r["dtype"] == "float32" and r["peak_memory_bytes"] is None  # CPU: no autocast, no GPU memory
-        assert "target_epoch_seconds" not in r  # issue #7's bar is for ATENT at K = 10 only
+        assert "target_epoch_seconds" not in r  # the target is for ATENT at K = 10 only
     assert rec["configs"]["l2_resnet20"]["ratios"]["atent_over_pgd_at_K1"] > 0
 
 
@@ -229,9 +229,9 @@ def test_tableS4_notebook(bench_dir, tmp_path, smoke_profile_path, smoke_runs):
     assert table.loc["l2 / ATENT K=10", "paper s/epoch"] == 282 and table.loc["linf / PGD-AT", "paper s/epoch"] == 615
     assert float(table.loc["l2 / ATENT K=10", "ours s/epoch"]) == pytest.approx(98.0)
     assert table.loc["l2 / ATENT K=10", "our device"] == "TEST GPU (fabricated fixture)"
-    assert table.loc["l2 / ATENT K=10", "target s/epoch (issue #7)"] == "<= 20 on an H100"
-    assert table.loc["l2 / ATENT K=10", "ours within it"] == "no"  # 0.5 s x 196 steps = 98 s
-    assert pd.isna(table.loc["l2 / ATENT K=5", "ours within it"])  # the bar is for K = 10 only
+    assert table.loc["l2 / ATENT K=10", "target s/epoch"] == "<= 20 on an H100"
+    assert table.loc["l2 / ATENT K=10", "within target"] == "no"  # 0.5 s x 196 steps = 98 s
+    assert pd.isna(table.loc["l2 / ATENT K=5", "within target"])  # the target is for K = 10 only
     assert table.loc["linf / ATENT K=10", "ours s/epoch"] == "pending (no GPU run yet)"
     assert table.loc["l2 / TRADES", "ours s/epoch"] == "pending (no GPU run yet)"
     ratios = pd.read_csv(tmp_path / "tables" / "tableS4_atent_over_pgd.csv", index_col="norm")

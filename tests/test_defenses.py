@@ -1,5 +1,6 @@
 """Tests for atentlib.defenses: each defense's loss against its formula computed by hand, the limits in which a
-defense reduces to a simpler one, and the training attacks staying inside their balls. Tiny models, CPU."""
+defense reduces to a simpler one, the modes attacks are crafted in, ATENT's gradient against autograd of mu, one
+training step of every kind, and the training attacks staying inside their balls. Tiny models, CPU."""
 from __future__ import annotations
 
 import copy
@@ -11,11 +12,11 @@ from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
 from atentlib import defenses, models
-from atentlib.config import (ActDefense, AtentLinfDefense, DefenseConfig, EntropySgdDefense, MartDefense,
-                             MmaDefense, PgdAtDefense, SgdDefense, TradesDefense)
+from atentlib.config import (ActDefense, AtentL2Defense, AtentLinfDefense, DefenseConfig, EntropySgdDefense,
+                             MartDefense, MmaDefense, PgdAtDefense, SgdDefense, TradesDefense)
 from atentlib.defenses.mart import mart_terms
 from atentlib.defenses.mma import MMA
-from atentlib.samplers import build_sampler
+from atentlib.samplers import AtentL2, AtentLinf, build_sampler, mu_weights
 from atentlib.threat import Ball, per_sample_norm
 
 B, SHAPE = 8, (1, 6, 6)
@@ -88,14 +89,24 @@ def test_mart_weight_is_one_minus_true_probability_and_loss_matches():
 
 
 def test_mart_backward_loss_matches_formula():
+    """MART's loss and gradient written out here, not with mart_terms: mean_i of the boosted CE at x',
+    -log p'_y - log(1.0001 - max_{k != y} p'_k) (the authors' 1.0001 keeps the log finite), plus
+    beta * KL(p(x_i) || p(x'_i)) * (1 - p_y(x_i)), the weight not detached."""
     x, y, idx = batch()
     model = tiny_net()
-    out = run_backward(defenses.build(MartDefense(kind="mart", beta=6.0, steps=3), Ball("linf", 0.1)),
+    # a radius at which the KL term, and the gradient through the weight, are far above the tolerance
+    out = run_backward(defenses.build(MartDefense(kind="mart", beta=6.0, steps=3, step_size=0.1), Ball("linf", 0.3)),
                        model, x, y, idx)
-    with torch.no_grad():
-        t = mart_terms(model(x), model(out.x_train), y)
-        expected = t["bce"].mean() + 6.0 * (t["kl"] * t["weight"]).mean()
-    assert torch.allclose(out.loss, expected, atol=1e-6)
+    assert not torch.equal(out.x_train, x)
+    p, q = F.softmax(model(x), 1), F.softmax(model(out.x_train), 1)
+    q_y = q.gather(1, y[:, None]).squeeze(1)
+    wrong_max = q.scatter(1, y[:, None], 0.0).amax(1)
+    boosted_ce = -q_y.log() - (1.0001 - wrong_max).log()
+    kl = (p * (p.log() - q.log())).sum(1)
+    expected = boosted_ce.mean() + 6.0 * (kl * (1 - p.gather(1, y[:, None]).squeeze(1))).mean()
+    assert torch.allclose(out.loss, expected.detach(), atol=1e-5)
+    for g, h in zip(grads_of(model), torch.autograd.grad(expected, list(model.parameters()))):
+        assert torch.allclose(g, h, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- MMA
@@ -240,7 +251,8 @@ def test_entropy_sgd_approaches_sgd_as_gamma_grows():
     g_ref = torch.cat([g.flatten() for g in grads_of(model)])
     errs = []
     for gamma in (10.0, 1000.0):
-        cfg = EntropySgdDefense(kind="entropy_sgd", L=5, gamma=gamma, inner_lr=1 / gamma, noise=0.0, alpha=1.0)
+        cfg = EntropySgdDefense(kind="entropy_sgd", L=5, gamma=gamma, inner_lr=1 / gamma, noise=0.0, alpha=1.0,
+                            outer_gradient="gamma")
         run_backward(defenses.build(cfg, Ball("linf", 0.1)), model, x, y, idx)
         g = torch.cat([g.flatten() for g in grads_of(model)])
         errs.append(((g - g_ref).norm() / g_ref.norm()).item())
@@ -270,6 +282,47 @@ def test_atent_with_k0_trains_on_the_starting_point():
     assert torch.allclose(out.loss, loss.detach())
     for a, b in zip(g_atent, grads_of(model)):
         assert torch.allclose(a, b, atol=1e-7)
+
+
+def chain_iterates(sampler, model, x, y) -> list[torch.Tensor]:
+    """x^0..x^K of the sampler's chain, run here step by step with its own start and step (model as it is)."""
+    xs = [sampler.start(x).clamp(0, 1)]
+    for k in range(sampler.cfg.K):
+        xk = xs[-1].clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(F.cross_entropy(model(xk), y), xk)
+        xs.append(sampler.step(xk.detach(), x, g, is_last=k + 1 == sampler.cfg.K).clamp(0, 1))
+    return xs
+
+
+@pytest.mark.parametrize("cfg", [
+    AtentLinfDefense(kind="atent_linf", K=4, radius=0.2, step_size=0.05, noise=0.1, model_mode="train",
+                     mu_grad_cutoff=0.0),
+    AtentL2Defense(kind="atent_l2", K=4, gamma=0.1, radius=1.0, step_size=0.2, noise=0.1, model_mode="train",
+                   mu_grad_cutoff=0.0),
+], ids=["linf", "l2"])
+def test_atent_accumulated_gradient_is_the_gradient_of_mu_in_train_mode(cfg):
+    """With batch norm in train mode (batch statistics, so the mode changes every loss), the gradient the sampler
+    accumulates along its chain equals autograd of mu = sum_k c_k CE(f(x^k), y) on the same iterates."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Linear(16, 10))
+    model.train()
+    x, y, _ = batch()
+    sampler = AtentLinf(cfg) if cfg.kind == "atent_linf" else AtentL2(cfg)
+    torch.manual_seed(7)
+    xs = chain_iterates(sampler, model, x, y)
+    mu = sum(c * F.cross_entropy(model(xk), y) for c, xk in zip(mu_weights(cfg.K, cfg.alpha), xs))
+    expected = torch.autograd.grad(mu, list(model.parameters()))
+    with torch.no_grad():
+        out_train, out_eval = model(xs[-1]), model.eval()(xs[-1])
+    assert not torch.allclose(out_train, out_eval, atol=1e-3)  # the mode matters for this model
+    model.train()
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(7)
+    res = sampler.accumulate(model, x, y)
+    assert torch.equal(res.x_adv, xs[-1])
+    assert torch.allclose(res.mu, mu.detach(), atol=1e-6)
+    for p, g in zip(model.parameters(), expected):
+        assert torch.allclose(p.grad, g, atol=1e-6, rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- every training attack in its ball
@@ -308,6 +361,35 @@ def test_training_points_stay_in_ball_and_box(cfg, norm):
     assert torch.isfinite(out.loss) and out.loss.dim() == 0
 
 
+class ModeRecorder(nn.Module):
+    """Identity that records, on each forward, whether it ran in train mode and whether its input needed a
+    gradient (the crafting steps differentiate w.r.t. the input; the loss forwards do not)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple[bool, bool]] = []
+
+    def forward(self, x):
+        self.calls.append((self.training, x.requires_grad))
+        return x
+
+
+@pytest.mark.parametrize("cfg", [TradesDefense(kind="trades", steps=3, step_size=0.05),
+                                 MartDefense(kind="mart", steps=3, step_size=0.05)], ids=["trades", "mart"])
+def test_trades_and_mart_craft_in_eval_mode_and_train_in_train_mode(cfg):
+    """As the authors' code: every forward of the attack in eval mode, the two loss forwards in train mode, and the
+    model left in train mode."""
+    x, y, idx = batch()
+    rec = ModeRecorder()
+    model = nn.Sequential(nn.Flatten(), rec, nn.Linear(36, 16), nn.Tanh(), nn.Linear(16, 10))
+    model.train()
+    run_backward(defenses.build(cfg, Ball("linf", 0.1)), model, x, y, idx)
+    crafting = [training for training, needs_grad in rec.calls if needs_grad]
+    assert len(crafting) == 3 and not any(crafting), rec.calls
+    assert [training for training, _ in rec.calls[-2:]] == [True, True], rec.calls
+    assert all(m.training for m in model.modules())
+
+
 def test_eps_warmup_at_zero_trains_on_clean_inputs():
     x, y, idx = batch()
     for cfg in (TradesDefense(kind="trades"), MartDefense(kind="mart"), MmaDefense(kind="mma")):
@@ -329,5 +411,29 @@ def test_configs_discriminate_on_kind_with_paper_defaults():
         ta.validate_python({"kind": "trades", "betta": 6})
     with pytest.raises(ValidationError):
         ta.validate_python({"kind": "mart", "beta": -1})
-    for kind in ("sgd", "pgd_at", "trades", "mart", "mma", "entropy_sgd", "atent_linf", "atent_l2"):
-        assert defenses.build(ta.validate_python({"kind": kind}), Ball("linf", 0.1)) is not None
+
+
+@pytest.mark.parametrize("kind", ["sgd", "pgd_at", "trades", "mart", "mma", "entropy_sgd", "atent_linf", "atent_l2",
+                                  "act"])
+def test_every_kind_with_its_defaults_takes_one_training_step(kind):
+    """Each defense, built from its default config, gives a finite loss and finite gradients that move every
+    layer's weights in one SGD step."""
+    cfg = TypeAdapter(DefenseConfig).validate_python({"kind": kind})
+    ball = Ball("l2", 1.0) if kind == "atent_l2" else Ball("linf", 0.1)
+    if kind == "act":  # ACT trains a second model of the experiment's architecture
+        torch.manual_seed(0)
+        model, shape = models.build("mlp"), (1, 28, 28)
+    else:
+        model, shape = tiny_net(), SHAPE
+    x, y, idx = batch(shape=shape)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    d = defenses.build(cfg, ball, model_name="mlp", optimizer=opt)
+    before = [p.detach().clone() for p in model.parameters()]
+    opt.zero_grad(set_to_none=True)
+    out = d.backward(model, x, y, idx)
+    opt.step()
+    assert out.loss.dim() == 0 and torch.isfinite(out.loss)
+    for p, p0 in zip(model.parameters(), before):
+        assert p.grad is not None and torch.isfinite(p.grad).all()
+        change = (p.detach() - p0).abs().max()
+        assert torch.isfinite(change) and change > 0

@@ -27,7 +27,7 @@ def _weights(path):
 
 # ----------------------------------------------------------------------------- early stopping
 def test_early_stop_reason_counts_epochs_since_the_first_best():
-    hist = [{"test_robust": r} for r in (10.0, 20.0, 20.0, 15.0)]
+    hist = [{"val_robust": r} for r in (10.0, 20.0, 20.0, 15.0)]
     assert train.early_stop_reason(hist, None) is None
     assert train.early_stop_reason(hist, 3) is None
     reason = train.early_stop_reason(hist, 2)
@@ -38,11 +38,14 @@ def test_early_stop_reason_counts_epochs_since_the_first_best():
 def test_early_stopping_stops_records_why_and_resumes_consistently(smoke_profile_path, tmp_path, monkeypatch):
     prof, bundle = small_smoke_profile(smoke_profile_path, tmp_path, epochs=7, early_stopping_patience=2)
     robust = iter([10.0, 30.0, 20.0, 25.0, 50.0, 60.0, 70.0])  # best at epoch 2, then two epochs without gain
-    monkeypatch.setattr(train, "_monitor", lambda model, split, *a: (90.0, next(robust)) if split is bundle.test
+    def from_validation(split):  # the monitor's sample is drawn from the validation digits
+        return bool((bundle.val.x == split.x[0]).flatten(1).all(1).any())
+
+    monkeypatch.setattr(train, "_monitor", lambda model, split, *a: (90.0, next(robust)) if from_validation(split)
                         else (95.0, 1.0))
     out = tmp_path / "run"
     hist = fit(prof, "mnist_linf", "sgd", bundle, out, **QUIET)
-    assert [h["test_robust"] for h in hist] == [10.0, 30.0, 20.0, 25.0]
+    assert [h["val_robust"] for h in hist] == [10.0, 30.0, 20.0, 25.0]
     run = json.loads((out / "run.json").read_text())
     assert run["stopped"]["reason"] == "early_stopping" and run["stopped"]["epochs_trained"] == 4
     assert run["stopped"]["best_epoch"] == 2 and "patience 2" in run["stopped"]["detail"]
@@ -52,7 +55,7 @@ def test_early_stopping_stops_records_why_and_resumes_consistently(smoke_profile
     assert len(fit(prof, "mnist_linf", "sgd", bundle, out, **QUIET)) == 4
     prof5, _ = small_smoke_profile(smoke_profile_path, tmp_path, name="p5", epochs=5, early_stopping_patience=3)
     hist = fit(prof5, "mnist_linf", "sgd", bundle, out, **QUIET)
-    assert len(hist) == 5 and hist[-1]["test_robust"] == 50.0
+    assert len(hist) == 5 and hist[-1]["val_robust"] == 50.0
     run = json.loads((out / "run.json").read_text())
     assert run["stopped"]["reason"] == "epochs_completed" and run["stopped"]["best_epoch"] == 5
 
@@ -144,7 +147,7 @@ def test_augmented_run_resumes_to_the_same_weights(smoke_profile_path, tmp_path)
 
 
 # ----------------------------------------------------------------------------- amp, NaN check, fingerprints
-def test_amp_auto_is_float32_on_cpu_and_bf16_on_cuda(smoke_profile_path, tmp_path):
+def test_amp_defaults_to_float32_and_auto_is_bf16_on_cuda_only(smoke_profile_path, tmp_path):
     assert resolve_amp("auto", torch.device("cpu")) is None
     assert resolve_amp("off", torch.device("cuda")) is None
     assert resolve_amp("auto", torch.device("cuda")) is torch.bfloat16
@@ -152,7 +155,8 @@ def test_amp_auto_is_float32_on_cpu_and_bf16_on_cuda(smoke_profile_path, tmp_pat
     prof, bundle = small_smoke_profile(smoke_profile_path, tmp_path, epochs=1, monitor_examples=0)
     fit(prof, "mnist_linf", "sgd", bundle, tmp_path / "run", **QUIET)
     run = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert run["amp"] == "torch.float32" and run["train_config"]["amp"] == "auto" and run["world_size"] == 1
+    assert run["amp"] == "torch.float32" and run["train_config"]["amp"] == "off" and run["world_size"] == 1
+    assert TrainConfig().amp == "off"   # float32 unless a profile asks for bf16, on CUDA too
 
 
 def test_nonfinite_watch_names_the_first_bad_batch_and_the_range():

@@ -90,7 +90,7 @@ def test_train_help_lists_every_defense_and_its_parameters(capsys):
     text = capsys.readouterr().out
     for kind in ("sgd", "entropy_sgd", "pgd_at", "trades", "mart", "mma", "act", "atent_linf", "atent_l2"):
         assert f"\n  {kind}: " in text
-    for field in ("mu_grad_cutoff = 0.02", "outer_gradient = 'gamma'", "beta = 6.0", "early_stopping_patience = None"):
+    for field in ("mu_grad_cutoff = 0.0", "outer_gradient = 'unscaled'", "beta = 6.0", "early_stopping_patience = None"):
         assert field in text
 
 
@@ -124,11 +124,38 @@ def _atentlib_modules_used(source: str) -> set[str]:
     return used
 
 
-def test_every_notebook_stage_depends_on_the_atentlib_modules_its_notebook_imports():
+PIPELINES = [ROOT / "dvc.yaml", ROOT / "pipelines" / "converged" / "dvc.yaml"]
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES, ids=["quick", "converged"])
+def test_every_notebook_stage_depends_on_the_atentlib_modules_its_notebook_imports(pipeline):
     """So that changing one of them reruns the stage. config is left out: the stage's params carry the values."""
-    stages = _dvc()["stages"]
-    for st in notebook_stages(ROOT / "dvc.yaml"):
+    stages = yaml.safe_load(pipeline.read_text())["stages"]
+    for st in notebook_stages(pipeline):
         deps = [d if isinstance(d, str) else next(iter(d)) for d in stages[st["stage"]].get("deps", [])]
         used = _atentlib_modules_used((ROOT / "notebooks" / f"{st['notebook']}.py").read_text()) - {"config"}
         missing = {m for m in used if f"atentlib/{m}.py" not in deps and f"atentlib/{m}" not in deps}
         assert not missing, f"stage {st['stage']}: notebooks/{st['notebook']}.py imports atentlib {sorted(missing)}"
+
+
+def test_the_converged_pipeline_trains_evaluates_and_audits_the_profiles_own_lists():
+    """Its run lists are the converged profile's defenses and audit_defenses (foreach over them), each command
+    runs the experiment its stage is named for, and every output lies under the converged profile's folders."""
+    pipe = yaml.safe_load(PIPELINES[1].read_text())
+    assert pipe["vars"] == ["../../params/converged.yaml"]
+    prof = load_profile("converged")
+    for name, stage in pipe["stages"].items():
+        assert stage.get("wdir", stage.get("do", {}).get("wdir")) == "../..", name   # commands run from the root
+        body = stage.get("do", stage)
+        if "foreach" in stage:
+            m = re.fullmatch(r"\$\{experiments\.(\w+)\.(defenses|audit_defenses)\}", stage["foreach"])
+            assert m and m.group(1) in prof.experiments, name
+            assert f"--experiment {m.group(1)} " in body["cmd"], name
+        for out in body.get("outs", []) + body.get("metrics", []):
+            path = next(iter(out)) if isinstance(out, dict) else out
+            assert path.split("/")[1] == "converged", f"{name} writes {path} outside the converged folders"
+    for e, exp in prof.experiments.items():
+        for kind in ("train", "evaluate", "audit"):
+            assert any(f"{kind} --" in c or (kind == "evaluate" and "evaluate --profile" in c)
+                       for st in pipe["stages"].values() for c in _cmds(st)
+                       if f"--experiment {e} " in c), (kind, e)

@@ -1,7 +1,9 @@
 """Property-based tests (hypothesis): for random small shapes, radii, norms, step sizes and seeds,
 
 * every attack (PGD linf/l2, FGSM, CW-linf, the ATENT attack) and both ATENT samplers return points inside their
-  ball (where one applies) and inside the pixel box [0, 1];
+  ball (where one applies) and inside the pixel box [0, 1]; the ATENT attack's own chain (start and steps, seen
+  before the attack's closing projection) keeps its ball, and the linf sampler's mu is sum_k c_k CE(x^k) on its
+  chain rerun here;
 * the model's train/eval mode of every submodule is what it was before, including submodules whose mode
   differs from their parent's (dropout in eval under a parent in train, and the reverse);
 * invalid numbers in a profile (negative eps, K < 0, lr <= 0, alpha outside (0, 1], ...) raise ProfileError
@@ -11,12 +13,14 @@ Tiny models (Flatten + Linear, with BatchNorm1d and Dropout to exercise modes) k
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,8 +28,8 @@ from torch import nn
 
 from atentlib.attacks import atent_attack, cw_linf, fgsm, pgd
 from atentlib.config import PARAMS_DIR, AtentL2Defense, AtentLinfDefense, ProfileError, load_profile
-from atentlib.samplers import AtentL2, AtentLinf
-from atentlib.threat import Ball, per_sample_norm
+from atentlib.samplers import AtentL2, AtentLinf, mu_weights
+from atentlib.threat import Ball, model_mode, per_sample_norm
 
 SETTINGS = settings(max_examples=25, deadline=None)
 TOL = 1e-5
@@ -70,6 +74,30 @@ def assert_in_box(x_adv: torch.Tensor, x: torch.Tensor) -> None:
     assert x_adv.min().item() >= -TOL and x_adv.max().item() <= 1 + TOL, "outside [0, 1]"
 
 
+@contextlib.contextmanager
+def recording_chain(cls):
+    """Record every start and step of `cls`'s chains while inside: ("start", x, x^0) and
+    ("step", x^k, is_last, x^{k+1} before the box clamp)."""
+    calls = []
+    start, step = cls.start, cls.step
+
+    def rec_start(self, x):
+        out = start(self, x)
+        calls.append(("start", x, out))
+        return out
+
+    def rec_step(self, x_k, x, grad, is_last):
+        out = step(self, x_k, x, grad, is_last)
+        calls.append(("step", x_k, is_last, out))
+        return out
+
+    cls.start, cls.step = rec_start, rec_step
+    try:
+        yield calls
+    finally:
+        cls.start, cls.step = start, step
+
+
 # ----------------------------------------------------------------------------- attacks stay in the ball
 @SETTINGS
 @given(problems(), norm_st, eps_st, step_st, steps_st, st.integers(1, 2), st.booleans(), st.booleans())
@@ -99,11 +127,31 @@ def test_cw_linf_in_ball_and_box(problem, eps, step_size, steps, restarts, rando
 @given(problems(), eps_st, step_st, steps_st, st.floats(0.0, 1.0),
        st.sampled_from(["corner", "normal", "uniform"]), st.sampled_from(["final", "every_step", "clip_last_step"]),
        st.sampled_from(["sign", "raw"]))
-def test_atent_attack_in_ball_and_box(problem, eps, step_size, steps, noise, start, projection, direction):
+def test_atent_attack_chain_keeps_its_own_ball(problem, eps, step_size, steps, noise, start, projection, direction):
+    """atent_attack projects its result once more, so its output is in the ball whatever the chain does: look at
+    the chain itself. A corner start is exactly eps from x; every_step keeps each iterate in the ball, final the
+    last one, clip_last_step clips the last increment to eps; with final / every_step the attack's closing
+    projection changes nothing."""
     model, x, y = problem
-    x_adv = atent_attack(model, x, y, eps, steps=steps, step_size=step_size, noise=noise, start=start,
-                         projection=projection, step_direction=direction)
-    assert_in_ball(x_adv, x, "linf", eps)
+    with recording_chain(AtentLinf) as calls:
+        x_adv = atent_attack(model, x, y, eps, steps=steps, step_size=step_size, noise=noise, start=start,
+                             projection=projection, step_direction=direction)
+    assert_in_ball(x_adv, x, "linf", eps)  # smoke: what the caller is promised
+    if eps == 0:
+        assert torch.equal(x_adv, x) and not calls
+        return
+    (_, x_in, x0), *step_calls = calls
+    assert torch.equal(x_in, x) and len(step_calls) == steps
+    if start == "corner":
+        assert torch.allclose((x0 - x).abs(), torch.full_like(x, eps), atol=TOL)
+    for i, (_, x_k, is_last, x_next) in enumerate(step_calls):
+        assert is_last == (i + 1 == steps)
+        if projection == "every_step" or (projection == "final" and is_last):
+            assert per_sample_norm(x_next - x, "linf").max().item() <= eps + TOL
+        if projection == "clip_last_step" and is_last:
+            assert (x_next - x_k).abs().max().item() <= eps + TOL
+    if projection in ("final", "every_step"):
+        assert torch.allclose(x_adv, step_calls[-1][3].clamp(0, 1), atol=TOL)
 
 
 # ----------------------------------------------------------------------------- samplers stay in the ball
@@ -122,13 +170,27 @@ def test_atent_linf_sampler(problem, radius, step_size, K, noise, start_scale, s
                            model_mode=mode, **ball)
     sampler = AtentLinf(cfg)
     x_adv = sampler.sample(model, x, y)
+    rng = torch.get_rng_state()
     res = sampler.accumulate(model, x, y)
     for out in (x_adv, res.x_adv):
         if projection in ("final", "every_step") and K >= 1:
             assert_in_ball(out, x, "linf", radius * (1 + 1e-6))
         else:
             assert_in_box(out, x)
-    assert math.isfinite(res.mu.item()) and res.mu.item() >= 0
+    # mu against sum_k c_k CE(x^k), the chain rerun here from the same random state (same starts, noise and
+    # dropout masks: one forward per iterate, as accumulate does)
+    torch.set_rng_state(rng)
+    x_k, losses = sampler.start(x).clamp(0, 1), []
+    with model_mode(model, mode == "train"), torch.enable_grad():
+        for k in range(K + 1):
+            x_k = x_k.detach().requires_grad_(k < K)
+            losses.append(F.cross_entropy(model(x_k), y))
+            if k < K:
+                (g,) = torch.autograd.grad(losses[-1], x_k)
+                x_k = sampler.step(x_k.detach(), x, g, is_last=k + 1 == K).clamp(0, 1)
+    mu = sum(c * loss.item() for c, loss in zip(mu_weights(K, cfg.alpha), losses))
+    assert torch.equal(res.x_adv, x_k.detach())
+    assert math.isclose(res.mu.item(), mu, rel_tol=1e-5, abs_tol=1e-6), (res.mu.item(), mu)
 
 
 @SETTINGS
@@ -136,11 +198,12 @@ def test_atent_linf_sampler(problem, radius, step_size, K, noise, start_scale, s
        st.floats(0.0, 0.5), st.sampled_from(["normalized", "raw"]), st.sampled_from(["train", "eval"]),
        st.booleans())
 def test_atent_l2_sampler(problem, radius, step_size, K, gamma, noise, start_scale, direction, mode, project):
-    """With `radius` set, every step is projected onto the l2 ball; without it (as written) only the box holds."""
+    """Projected every step, the chain stays in the l2 ball of `radius`; unprojected (as written) only the box
+    holds."""
     model, x, y = problem
-    cfg = AtentL2Defense(kind="atent_l2", K=K, gamma=gamma, step_size=step_size, noise=noise,
+    cfg = AtentL2Defense(kind="atent_l2", K=K, gamma=gamma, step_size=step_size, noise=noise, start="normal",
                          start_scale=start_scale, step_direction=direction, model_mode=mode,
-                         radius=radius if project else None)
+                         projection="every_step" if project else "none", radius=radius if project else None)
     x_adv = AtentL2(cfg).sample(model, x, y)
     if project and K >= 1:
         assert_in_ball(x_adv, x, "l2", radius)

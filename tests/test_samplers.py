@@ -94,7 +94,7 @@ def _naive_grad(model, sampler, x, y, seed):
 def test_accumulated_gradient_equals_naive_gradient_of_mu(cfg):
     model = tiny_model()
     x, y = batch()
-    sampler = AtentLinf(cfg) if cfg.kind == "atent_linf" else AtentL2(cfg)
+    sampler = AtentLinf(cfg) if cfg.kind == "atent_linf" else AtentL2(cfg, eps=1.0)
     expected, mu_expected = _naive_grad(model, sampler, x, y, seed=5)
     model.zero_grad()
     torch.manual_seed(5)
@@ -129,3 +129,67 @@ def test_sampler_restores_model_mode():
     model.eval()
     AtentLinf(linf_cfg(model_mode="train")).sample(model, x, y)
     assert not model.training
+
+
+def _iterates(sampler, model, x, y):
+    """Every iterate x^1..x^K the chain produces (the outputs of its steps), before the loop's box clamp."""
+    seen = []
+    orig_step = sampler.step
+
+    def recording_step(x_k, x0, grad, is_last):
+        out = orig_step(x_k, x0, grad, is_last)
+        seen.append(out.detach().clone())
+        return out
+
+    sampler.step = recording_step
+    sampler.sample(model, x, y)
+    sampler.step = orig_step
+    return seen
+
+
+def test_l2_default_never_leaves_the_threat_ball():
+    """The default l2 reading (the authors' code) projects every iterate onto the eps-ball: no sampled delta, at any
+    step, exceeds eps, even with a long path (K eta' = 10 eps) and loud noise."""
+    eps = 0.5
+    x, y = batch(n=16)
+    sampler = AtentL2(AtentL2Defense(kind="atent_l2", K=10, step_size=0.5, gamma=0.05, noise=0.2), eps=eps)
+    start = sampler.start(x)
+    assert (start - x).flatten(1).norm(dim=1).max() <= eps + 1e-5
+    for x_k in _iterates(sampler, tiny_model(), x, y):
+        assert (x_k - x).flatten(1).norm(dim=1).max() <= eps + 1e-5
+
+
+def test_l2_literal_reading_leaves_the_ball():
+    """Algorithm 1 read literally has no projection: the same long path ends well beyond eps, which is why the
+    authors' reading is the default."""
+    eps = 0.5
+    x, y = batch(n=16)
+    cfg = AtentL2Defense(kind="atent_l2", K=10, step_size=0.5, gamma=0.05, noise=0.0, projection="none",
+                         pullback="scaled", start="normal")
+    last = _iterates(AtentL2(cfg, eps=eps), tiny_model(), x, y)[-1]
+    assert (last - x).flatten(1).norm(dim=1).median() > 2 * eps
+
+
+@pytest.mark.parametrize("pullback, factor", [("unscaled", lambda eta, g: 1 - g), ("scaled", lambda eta, g: 1 - eta * g)])
+def test_l2_pullback_contracts_by_its_closed_form(pullback, factor):
+    """With a zero input-gradient and no noise, one step maps x' - x to (1 - gamma)(x' - x) (authors' code) or
+    (1 - eta' gamma)(x' - x) (Algorithm 1 as written)."""
+    eta, gamma = 0.5, 0.3
+    cfg = AtentL2Defense(kind="atent_l2", K=1, step_size=eta, gamma=gamma, noise=0.0, pullback=pullback,
+                         projection="none")
+    sampler = AtentL2(cfg, eps=1.0)
+    x = torch.full((4, 2, 4, 4), 0.5)
+    x_k = x + 0.1 * torch.randn_like(x)
+    out = sampler.step(x_k, x, torch.zeros_like(x), is_last=True)
+    assert torch.allclose(out - x, factor(eta, gamma) * (x_k - x), atol=1e-6)
+
+
+@pytest.mark.parametrize("start", ["normal", "uniform"])
+def test_linf_normal_and_uniform_starts_are_at_the_balls_scale(start):
+    """The paper puts the samples about 1/gamma from x: the normal start's sd (uniform: half-width) is 1/gamma."""
+    gamma = 4.0
+    sampler = AtentLinf(linf_cfg(gamma=gamma, start=start))
+    x = torch.full((64, 1, 16, 16), 0.5)
+    delta = sampler.start(x) - x
+    spread = delta.std() if start == "normal" else delta.abs().max()
+    assert spread == pytest.approx(1 / gamma, rel=0.05)

@@ -36,7 +36,7 @@ def test_each_defense_trains_and_writes_its_files(smoke_runs, defense):
     assert spec["defense"] == defense and spec["epoch"] == 2 and not model.training
     hist = pd.read_csv(run / "metrics.csv")
     assert len(hist) == 2
-    assert hist["test_natural"].iloc[-1] > 30  # the synthetic bars are easy: well above 10% chance
+    assert hist["val_natural"].iloc[-1] > 30  # the synthetic bars are easy: well above 10% chance
 
 
 def test_loaded_model_is_channels_last_and_agrees_with_the_default_layout(smoke_runs):
@@ -90,7 +90,7 @@ def test_bf16_training_on_cpu_learns_and_is_recorded(smoke_profile_path, tmp_pat
     assert any('experiments.mnist_linf.train.amp: "off"' in s for s in said), said
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["amp"] == "torch.bfloat16"
-    assert pd.read_csv(tmp_path / "run" / "metrics.csv")["test_natural"].iloc[-1] > 30
+    assert pd.read_csv(tmp_path / "run" / "metrics.csv")["val_natural"].iloc[-1] > 30
     model, _ = load_model(tmp_path / "run" / "checkpoint.pt")
     assert all(p.dtype == torch.float32 for p in model.parameters())   # autocast: the weights stay float32
 
@@ -147,8 +147,12 @@ def test_cli_attack_evaluates_any_checkpoint(smoke_runs, smoke_profile_path, tmp
     import json
 
     got = json.loads(out.read_text())
-    assert set(got["attacks"]) == {"pgd20", "pgd40", "cw"} and 0 <= got["natural"] <= 100
+    assert set(got["attacks"]) == {"pgd20", "pgd40", "cw"}
     assert got["suite"] == "evaluation" and got["checkpoint"] == str(ckpt)
+    # the same checkpoint, suite and seed as the evaluate stage's "best" entry: the same numbers
+    ev = json.loads((ckpt.parent / "eval.json").read_text())["checkpoints"]["best"]
+    assert got["epoch"] == ev["epoch"] and got["natural"] == ev["natural"]
+    assert {k: a["accuracy"] for k, a in got["attacks"].items()} == {k: a["accuracy"] for k, a in ev["attacks"].items()}
 
 
 def test_best_checkpoint_of_the_last_epoch_is_not_attacked_twice(smoke_profile_path, smoke_runs, tmp_path):

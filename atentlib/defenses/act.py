@@ -1,4 +1,4 @@
-"""ACT, Adversarial Concurrent Training (Arani et al., paper 004): a robust model G and a natural model F of the
+"""ACT, Adversarial Concurrent Training (Arani et al.): a robust model G and a natural model F of the
 same architecture trained together, each distilling the other's (detached) output:
 
     L_G = (1 - a) CE(G(x + d), y) + a T^2 KL(softmax(F(x)/T) || softmax(G(x + d)/T))

@@ -14,7 +14,7 @@ class ATENT(Defense):
 
     def __init__(self, cfg, ball: Ball):
         super().__init__(cfg, ball)
-        self.sampler = build_sampler(cfg)
+        self.sampler = build_sampler(cfg, ball.eps)
 
     def set_eps_scale(self, scale: float) -> None:
         super().set_eps_scale(scale)

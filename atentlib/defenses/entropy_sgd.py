@@ -6,21 +6,23 @@ Per batch (x, y), with w the current weights:
         dw'  = -grad L(w'^k; x, y) + gamma (w - w'^k)
         w'^{k+1} = w'^k + eta' dw' + sqrt(2 eta') eps N(0, I)          (Langevin step)
         mu   = (1 - alpha) mu + alpha w'^{k+1}
-    gradient handed to the engine: gamma (w - mu)   (outer step w <- w - eta gamma (w - mu))
+    gradient handed to the engine: (w - mu)   (outer step w <- w - eta (w - mu), as Chaudhari's code)
+    (outer_gradient "gamma": gamma (w - mu), as line 11 of the algorithm writes)
 (line 6 of the algorithm writes the gradient "at w^k": it is at the inner iterate w'^k, as in Chaudhari et al.)
 The same batch serves all L inner steps, as Algorithm 1 writes. The weights are restored to w before returning;
 batch-norm running statistics see the L inner forwards (as in Chaudhari's code).
 
 Reduction to plain SGD. The supplement: gamma -> infinity makes the sampling sharp, "no smoothing effect".
 Exactly: with L = 1, no noise (eps = 0), alpha = 1, mu = w'^1 = w - eta' grad L(w), so the gradient is
-gamma eta' grad L(w): plain SGD's gradient when eta' = 1/gamma (outer_gradient "unscaled": when eta' = 1).
-For any L, with eps = 0, alpha = 1 and eta' = 1/gamma, w'^{k+1} = w - eta' grad L(w'^k), so the gradient is
-grad L(w'^{L-1}) -> grad L(w) as gamma -> infinity (w' stays within L eta' |grad| of w).
+eta' grad L(w): plain SGD's gradient when eta' = 1 (outer_gradient "gamma": gamma eta' grad L(w), when
+eta' = 1/gamma). For any L, with eps = 0, alpha = 1 and eta' = 1/gamma, w'^{k+1} = w - eta' grad L(w'^k), so the
+"gamma" gradient is grad L(w'^{L-1}) -> grad L(w) as gamma -> infinity (w' stays within L eta' |grad| of w).
 
 Choices where the supplement is silent (defaults from Chaudhari's code): eta' = 0.1, eps = 1e-4, alpha = 0.25
 (his mu <- 0.75 mu + 0.25 w'); no momentum or weight decay inside the inner loop (his code has them); the
-optional scoping gamma_t = gamma (1 + scoping)^t. With the supplement's gamma = 1e-3 the literal gradient
-gamma (w - mu) is ~1e-3 times Chaudhari's (w - mu): `outer_gradient` picks one.
+optional scoping gamma_t = gamma (1 + scoping)^t. The outer gradient is Chaudhari's (w - mu) by default: with the
+supplement's gamma = 1e-3 and lr 0.1 the literal gamma (w - mu) makes outer steps ~1e-3 times as large, far
+smaller than SGD's at the same lr, and the model barely moves; `outer_gradient: gamma` keeps the literal one.
 """
 from __future__ import annotations
 
