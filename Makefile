@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: setup repro test test-all bench gpu-wheels lab clean-build
+.PHONY: setup repro repro-converged test test-all bench gpu-wheels lab clean-build
 
 setup: $(STAMP)
 
@@ -22,8 +22,14 @@ $(STAMP): requirements.txt pyproject.toml
 
 repro: $(STAMP)
 	dvc config core.analytics false
-	dvc repro
+	dvc repro dvc.yaml
 	dvc metrics show
+
+# The converged profile (params/converged.yaml): hours on a 2-core CPU; resumes where it stopped when run again.
+repro-converged: $(STAMP)
+	dvc config core.analytics false
+	dvc repro pipelines/converged/dvc.yaml
+	python -m atentlib zoo --profile converged
 
 # pytest exits 5 when it collects no test: that is a failure of the suite, said plainly.
 test: $(STAMP)
@@ -40,8 +46,8 @@ bench: $(STAMP)
 	python bench/bench_certify.py
 	python bench/bench_eval_layout.py
 
-# For a lent GPU (the `device` tool; bench/README.md, "On a lent GPU"): the wheels its image lacks (pydantic and
-# its needs, at the versions of this venv, for its Python 3.12), into .whl/, which bench/gpu_check.sh installs.
+# For a CUDA machine whose Python lacks them (bench/README.md, "On a CUDA machine"): wheels of pydantic and its
+# needs, at the versions of this venv, for Python 3.12, into .whl/, which bench/gpu_check.sh installs.
 GPU_WHEELS := ^(pydantic|pydantic[-_]core|annotated[-_]types|typing[-_]inspection|typing[-_]extensions)==
 gpu-wheels: $(STAMP)
 	rm -rf .whl && mkdir -p .whl

@@ -54,7 +54,11 @@ def cmd_evaluate(args) -> None:
     exp.defense(args.defense)
     bundle = _data(profile, exp.dataset)
     suite = exp.suite(args.suite)
-    which, filename = (("last",), "audit.json") if args.suite == "audit" else (("last", "best"), "eval.json")
+    if args.suite == "audit":
+        which, filename = ("last",), "audit.json"
+    else:
+        with_best = suite.best_of is None or args.defense in suite.best_of
+        which, filename = ("last", "best") if with_best else ("last",), "eval.json"
     res = evaluate_run(_run_dir(profile.profile, args.experiment, args.defense), bundle.test, suite,
                        pick_device(profile.device), bundle.info, progress=not args.no_progress,
                        checkpoints=which, filename=filename)
@@ -103,6 +107,29 @@ def cmd_notebook(args) -> None:
         params[key] = yaml.safe_load(value)
     out = execute(args.name, params, build_dir=Path(args.build_dir), progress=not args.no_progress)
     print(f"executed {args.name} -> {out}")
+
+
+def cmd_zoo(args) -> None:
+    import json
+
+    from . import zoo
+
+    profile = load_profile(args.profile)
+    for experiment, exp in profile.experiments.items():
+        for defense in exp.defenses:
+            base = defense.split("_seed")[0]
+            run = _run_dir(profile.profile, experiment, defense)
+            if base not in args.defenses or not (run / "checkpoint.pt").exists():
+                continue
+            accs = {}
+            for suite in ("eval.json", "audit.json"):
+                if (run / suite).exists():
+                    last = json.loads((run / suite).read_text())["checkpoints"]["last"]
+                    accs["natural"] = last["natural"]
+                    accs.update({k: {"accuracy": v["accuracy"], "n_examples": v["n_examples"]}
+                                 for k, v in last["attacks"].items()})
+            entry = zoo.export(run, f"{experiment}-{defense}", accuracies=accs)
+            print(f"zoo/{entry['file']}: {experiment}/{defense}, epoch {entry['epoch']}, sha256 {entry['sha256'][:16]}")
 
 
 def cmd_index(args) -> None:
@@ -168,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dvc-yaml", default="dvc.yaml")
     p.add_argument("--out", default="figures/index.md")
     p.set_defaults(func=cmd_index)
+    p = sub.add_parser("zoo", parents=[common], help="copy the last checkpoints of the profile's PGD-AT and ATENT runs "
+                       "(every seed) into zoo/, with their accuracies and checksums (atentlib.zoo.load reads them)")
+    p.add_argument("--defenses", nargs="+", default=["pgd_at", "atent_linf", "atent_l2"],
+                   help="defenses to export, with all their seeds")
+    p.set_defaults(func=cmd_zoo)
     p = sub.add_parser("timings", parents=[common], help="where the pipeline's time went: training, attack and "
                        "notebook seconds recorded by the stages")
     p.add_argument("--runs-dir", default="runs")

@@ -137,6 +137,12 @@ class EvalConfig(Strict):
     attacks: list[AttackConfig]
     masking: bool = Field(False, description="run the gradient-masking checks (out['masking'])")
     masking_options: MaskingConfig = MaskingConfig()
+    best_of: list[str] | None = Field(
+        None, description="defenses whose best checkpoint (best.pt, chosen on the validation digits) is attacked "
+        "besides the last one (None: every defense); the others' best.pt is left unattacked, to save time")
+    per_example: bool = Field(False, description="also record which digits each attack leaves correctly "
+                              "classified (a string of 0/1 per attack, in the digits' order): the paired, per-digit "
+                              "comparison of two models (McNemar) needs it")
 
     @model_validator(mode="before")
     @classmethod

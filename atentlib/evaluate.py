@@ -17,7 +17,8 @@ from . import attacks, checkpoint
 from .config import AttackConfig, EvalConfig
 from .data import Split
 from .threat import Ball, Norm
-from .scoring import ATTACK_BATCH_SIZE, Attack, accuracy, attack_accuracy  # Attack: (x, y) -> x_adv, the model bound in
+from .scoring import (ATTACK_BATCH_SIZE, Attack, accuracy, attack_accuracy, attack_correct,  # noqa: F401
+                      encode_correct, percent, predictions)  # Attack: (x, y) -> x_adv, the model bound in
 from .train import load_model
 
 
@@ -105,15 +106,20 @@ def evaluate_model(model: torch.nn.Module, test: Split, cfg: EvalConfig, device:
     """Natural accuracy and accuracy under each attack of the suite, on the first n_examples test points."""
     n = min(cfg.n_examples or len(test), len(test))
     x, y = test.x[:n].to(device), test.y[:n].to(device)
-    out = {"n_examples": n, "seed": cfg.seed, "natural": accuracy(model, x, y, cfg.batch_size), "attacks": {}}
+    natural = predictions(model, x, cfg.batch_size) == y
+    out = {"n_examples": n, "seed": cfg.seed, "natural": percent(natural), "attacks": {}}
+    if cfg.per_example:
+        out["natural_correct"] = encode_correct(natural)
     for a in cfg.attacks:
         torch.manual_seed(cfg.seed)  # each attack's randomness does not depend on the ones before it
         t0 = time.time()
         m = attacked_count(a, n)
         attack = build_attack(model, a, cfg.seed, cfg.batch_size)
-        acc = attack_accuracy(model, x[:m], y[:m], attack, cfg.batch_size, progress=progress, desc=a.name)
-        out["attacks"][a.name] = {"accuracy": acc, **a.model_dump(exclude={"name"}), "n_examples": m,
+        correct = attack_correct(model, x[:m], y[:m], attack, cfg.batch_size, progress=progress, desc=a.name)
+        out["attacks"][a.name] = {"accuracy": percent(correct), **a.model_dump(exclude={"name"}), "n_examples": m,
                                   "seconds": round(time.time() - t0, 1)}
+        if cfg.per_example:  # which digits survive: paired tests of two models on the same digits
+            out["attacks"][a.name]["correct"] = encode_correct(correct)
         if hasattr(attack, "accuracy_after_each"):  # AutoAttack: the accuracy after each attack of its cascade
             out["attacks"][a.name]["after_each"] = attack.accuracy_after_each()
     if cfg.masking:

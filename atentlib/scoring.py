@@ -26,20 +26,41 @@ def predictions(model: nn.Module, x: torch.Tensor, batch_size: int = FORWARD_BAT
                          or [torch.empty(0, dtype=torch.long, device=x.device)])
 
 
+def percent(correct: torch.Tensor) -> float:
+    """Accuracy (%) of a per-example correctness vector."""
+    return 100.0 * correct.sum().item() / max(1, len(correct))
+
+
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = FORWARD_BATCH_SIZE) -> float:
     """Top-1 accuracy (%) with the model in eval mode."""
-    correct = (predictions(model, x, batch_size) == y).sum().item()
-    return 100.0 * correct / max(1, len(y))
+    return percent(predictions(model, x, batch_size) == y)
+
+
+def attack_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
+                   batch_size: int = ATTACK_BATCH_SIZE, progress: bool = False, desc: str = "attack") -> torch.Tensor:
+    """Per example, whether the model (eval mode) still classifies attack(x, y) correctly [B] (bool), batch by
+    batch: what paired comparisons of two models on the same digits need."""
+    out = []
+    for i in tqdm(range(0, len(y), batch_size), desc=desc, disable=not progress, leave=False):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        x_adv = attack(xb, yb)
+        with torch.no_grad(), model_mode(model, False):
+            out.append(model(x_adv).argmax(1) == yb)
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.bool, device=x.device)
 
 
 def attack_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
                     batch_size: int = ATTACK_BATCH_SIZE,
                     progress: bool = False, desc: str = "attack") -> float:
     """Accuracy (%) of the model (eval mode) on attack(x, y), batch by batch."""
-    correct = 0
-    for i in tqdm(range(0, len(y), batch_size), desc=desc, disable=not progress, leave=False):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        x_adv = attack(xb, yb)
-        with torch.no_grad(), model_mode(model, False):
-            correct += (model(x_adv).argmax(1) == yb).sum().item()
-    return 100.0 * correct / max(1, len(y))
+    return percent(attack_correct(model, x, y, attack, batch_size, progress, desc))
+
+
+def encode_correct(correct: torch.Tensor) -> str:
+    """A correctness vector as a string of 0s and 1s (one character per example, in order), for JSON."""
+    return "".join("1" if c else "0" for c in correct.tolist())
+
+
+def decode_correct(bits: str) -> torch.Tensor:
+    """The inverse of encode_correct."""
+    return torch.tensor([b == "1" for b in bits], dtype=torch.bool)

@@ -1,0 +1,77 @@
+"""The model zoo: trained models others can attack without retraining.
+
+zoo/index.json lists each model by name (e.g. `mnist_linf-atent_linf`) with its file, SHA-256, architecture, the
+run it came from and its accuracies; zoo/<name>.pt holds its weights only. One line gives an eval-mode model that
+takes inputs in [0, 1] (any normalisation is inside the model):
+
+    from atentlib import zoo
+    model = zoo.load("mnist_linf-atent_linf")
+
+`export` copies a finished run's last checkpoint into the zoo (`python -m atentlib zoo --profile converged`).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import checkpoint, models
+from .data import atomic_write_bytes
+
+ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
+INDEX = "index.json"
+
+
+class ZooError(RuntimeError):
+    """A zoo model is unknown, missing, or does not match its recorded checksum."""
+
+
+def index(zoo_dir: Path = ZOO_DIR) -> dict[str, dict]:
+    """{name: entry} of the zoo's models (empty when the zoo has none)."""
+    path = Path(zoo_dir) / INDEX
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def load(name: str, device: torch.device | str = "cpu", zoo_dir: Path = ZOO_DIR) -> nn.Module:
+    """The zoo model `name` in eval mode, its weights checked against the recorded SHA-256."""
+    entries = index(zoo_dir)
+    if name not in entries:
+        raise ZooError(f"unknown zoo model {name!r}: available are {', '.join(sorted(entries)) or 'none'} "
+                       f"({Path(zoo_dir) / INDEX})")
+    entry = entries[name]
+    path = Path(zoo_dir) / entry["file"]
+    if not path.exists():
+        raise ZooError(f"{path} is missing: the zoo's weights are committed with the repository (git checkout zoo/)")
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != entry["sha256"]:
+        raise ZooError(f"{path}: SHA-256 {digest} does not match the index's {entry['sha256']}; the file is damaged "
+                       "or was changed (git checkout zoo/ restores it)")
+    model = models.build(entry["model"], num_classes=entry["num_classes"])
+    model.load_state_dict(torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True))
+    return model.to(device).eval()
+
+
+def export(run_dir: Path, name: str, zoo_dir: Path = ZOO_DIR, accuracies: dict | None = None) -> dict:
+    """Copy the weights of run_dir/checkpoint.pt (verified) into the zoo as `name`; returns its index entry."""
+    state = checkpoint.load(Path(run_dir) / "checkpoint.pt")
+    spec = state["spec"]
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu().contiguous() for k, v in state["model"].items()}, buf)
+    raw = buf.getvalue()
+    zoo_dir = Path(zoo_dir)
+    atomic_write_bytes(zoo_dir / f"{name}.pt", raw)
+    run = json.loads((Path(run_dir) / "run.json").read_text()) if (Path(run_dir) / "run.json").exists() else {}
+    entry = {"file": f"{name}.pt", "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw),
+             "model": spec["model"], "num_classes": spec["num_classes"], "profile": spec["profile"],
+             "experiment": spec["experiment"], "defense": spec["defense"], "seed": run.get("seed"),
+             "epoch": state["epoch"] + 1, "threat": spec["config"]["threat"], "inputs": "[0, 1], NCHW",
+             "accuracies": accuracies or {}}
+    entries = index(zoo_dir)
+    entries[name] = entry
+    atomic_write_bytes(zoo_dir / INDEX, (json.dumps(dict(sorted(entries.items())), indent=2) + "\n").encode())
+    return entry

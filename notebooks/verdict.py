@@ -1,0 +1,173 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The verdict: is ATENT more robust than PGD-AT?
+#
+# **What the paper claims.** On MNIST, ATENT keeps more digits than PGD-AT under attack: 96.44% against 96.01%
+# under PGD-20 at linf ε = 0.3 (Table 2), and 77.21% against 72.94% under PGD-40 at l2 ε = 2 (Table 1).
+#
+# **How we ask.** A difference between two defenses has two sources of noise: training (another seed gives
+# another model) and the test digits (another sample of digits gives another accuracy). We measure both:
+#
+# * **over seeds**: each defense is trained from several seeds; the difference of the mean accuracies comes with a
+#   95% Welch interval and a paired t-test (seed i of ATENT against seed i of PGD-AT: same data order, same
+#   initialisation seed);
+# * **over digits**: both models are attacked on the same held-out digits and the evaluation records which digits
+#   each keeps; McNemar's exact test uses only the digits where they disagree. The seeds' digit pairs are pooled.
+#
+# Every attack of the profile's evaluation suite is compared, and AutoAttack (the strongest standard attack, on the
+# audit's digits, seed 0 only) last: an advantage that survives only the paper's weak PGD-20 is not an advantage.
+
+# %% tags=["parameters"]
+profile = "converged"      # a profile name (params/<name>.yaml) or a path to one
+runs_dir = "runs"
+figures_dir = "figures"
+tables_dir = "tables"
+metrics_dir = "metrics"
+experiments = {"mnist_linf": "atent_linf", "mnist_l2": "atent_l2"}   # experiment -> its ATENT run
+reference = "pgd_at"
+confidence = 0.95
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from atentlib import report, verdict
+from atentlib.config import load_profile
+from atentlib.scoring import decode_correct
+
+prof = load_profile(profile)
+label = prof.profile
+sns.set_theme(style="whitegrid", context="notebook")
+PAPER = {"mnist_linf": "table2_mnist_linf", "mnist_l2": "table1_mnist_l2"}
+
+
+def last(ev: dict) -> dict:
+    return ev["checkpoints"]["last"]
+
+
+rows, points, sentences = [], [], []
+for experiment, atent in experiments.items():
+    exp = prof.experiment(experiment)
+    groups = report.seed_groups(list(exp.defenses))
+    sides = {atent: groups[atent], reference: groups[reference]}
+    evals = {d: {r: last(report.load_eval(runs_dir, label, experiment, r)) for r in runs} for d, runs in sides.items()}
+    attacks = ["natural"] + list(next(iter(evals[atent].values()))["attacks"])
+    for attack in attacks:
+        acc = {d: [e["natural"] if attack == "natural" else e["attacks"][attack]["accuracy"] for e in runs.values()]
+               for d, runs in evals.items()}
+        key = "natural_correct" if attack == "natural" else "correct"
+
+        def bits(e):
+            return e.get(key) if attack == "natural" else e["attacks"][attack].get("correct")
+
+        pairs = list(zip(evals[atent].values(), evals[reference].values()))
+        digits = None
+        if all(bits(a) and bits(b) for a, b in pairs):
+            digits = verdict.mcnemar(np.concatenate([decode_correct(bits(a)).numpy() for a, _ in pairs]),
+                                     np.concatenate([decode_correct(bits(b)).numpy() for _, b in pairs]))
+        seeds = verdict.seed_difference(acc[atent], acc[reference], confidence)
+        n = next(iter(evals[atent].values()))["n_examples"] if attack == "natural" else \
+            next(iter(evals[atent].values()))["attacks"][attack]["n_examples"]
+        rows.append({"experiment": experiment, "attack": attack, "digits": n, "seeds": f"{seeds.n_a}/{seeds.n_b}",
+                     "ATENT": np.mean(acc[atent]), "PGD-AT": np.mean(acc[reference]),
+                     "ATENT - PGD-AT": seeds.difference, "low": seeds.low, "high": seeds.high,
+                     "p paired": seeds.p_paired,
+                     "only ATENT keeps": digits.only_a if digits else None,
+                     "only PGD-AT keeps": digits.only_b if digits else None,
+                     "p McNemar": digits.p_value if digits else None})
+        sentences.append(f"[{experiment}] " + verdict.verdict_sentence("ATENT", "PGD-AT", attack, seeds, digits))
+        for d, values in acc.items():
+            for run, v in zip(sides[d], values):
+                points.append({"experiment": experiment, "attack": attack, "defense": report.display_name(d),
+                               "run": run, "accuracy": v})
+    # AutoAttack: the audit of seed 0 of each (last checkpoint), on the same digits
+    audits = {d: report.load_eval(runs_dir, label, experiment, d, suite="audit") for d in (atent, reference)}
+    aa = {d: last(a)["attacks"].get("autoattack") for d, a in audits.items()}
+    if all(aa.values()):
+        digits = None
+        if all(a.get("correct") for a in aa.values()):
+            digits = verdict.mcnemar(decode_correct(aa[atent]["correct"]).numpy(),
+                                     decode_correct(aa[reference]["correct"]).numpy())
+        rows.append({"experiment": experiment, "attack": "autoattack (seed 0)", "digits": aa[atent]["n_examples"],
+                     "seeds": "1/1", "ATENT": aa[atent]["accuracy"], "PGD-AT": aa[reference]["accuracy"],
+                     "ATENT - PGD-AT": aa[atent]["accuracy"] - aa[reference]["accuracy"],
+                     "only ATENT keeps": digits.only_a if digits else None,
+                     "only PGD-AT keeps": digits.only_b if digits else None,
+                     "p McNemar": digits.p_value if digits else None})
+        sentences.append(f"[{experiment}] " + verdict.verdict_sentence("ATENT", "PGD-AT", "AutoAttack (seed 0)",
+                                                                       None, digits))
+        for d in (atent, reference):
+            points.append({"experiment": experiment, "attack": "autoattack", "defense": report.display_name(d),
+                           "run": d, "accuracy": aa[d]["accuracy"]})
+
+table = pd.DataFrame(rows).set_index(["experiment", "attack"])
+report.write_table(table.round(4), "verdict", tables_dir, label,
+                   f"ATENT minus PGD-AT (accuracy points, last checkpoints): mean over seeds with its "
+                   f"{confidence:.0%} Welch interval, paired t-test over seeds, McNemar's exact test on the same digits",
+                   note=f"Every number comes from the {label} profile; `digits` is how many held-out digits each "
+                        "accuracy is measured on (AutoAttack: the audit's digits, seed 0 only).")
+table.round(2)
+
+# %% [markdown]
+# ## Every seed
+# One dot per trained model; the paper's numbers for the same defense and attack are the black diamonds.
+
+# %%
+pts = pd.DataFrame(points)
+fig, axes = plt.subplots(1, len(experiments), figsize=(6.5 * len(experiments), 4.2), squeeze=False)
+for ax, experiment in zip(axes[0], experiments):
+    p = pts[pts.experiment == experiment]
+    sns.stripplot(data=p, x="attack", y="accuracy", hue="defense", dodge=True, size=7, alpha=0.85, ax=ax,
+                  palette={report.display_name(experiments[experiment]): "tab:red",
+                           report.display_name(reference): "tab:blue"})
+    paper = report.paper_numbers(PAPER[experiment])["rows"]
+    order = list(dict.fromkeys(p["attack"]))
+    for i, attack in enumerate(order):
+        for shift, d in ((-0.2, experiments[experiment]), (0.2, reference)):
+            if attack in paper.get(d, {}):
+                ax.scatter(i + shift, paper[d][attack], marker="D", color="black", s=30, zorder=5)
+    ax.set_title(f"{experiment} ({label} profile)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_xlabel("")
+    ax.tick_params(axis="x", rotation=20)
+fig.tight_layout()
+report.save_figure(fig, "verdict", figures_dir, label)
+plt.show()
+
+# %% [markdown]
+# ## Findings
+# Computed from the table above: "more robust" needs both the seed interval to exclude zero and McNemar's test to
+# reject equality at 5%, in the same direction.
+
+# %%
+for s in sentences:
+    print(s)
+report.write_metrics({"profile": label, "confidence": confidence, "sentences": sentences,
+                      "rows": {f"{e}/{a}": {k: (None if pd.isna(v) else v) for k, v in r.items()}
+                               for (e, a), r in table.iterrows()}}, "verdict", metrics_dir)
+for experiment, atent in experiments.items():
+    paper = report.paper_numbers(PAPER[experiment])["rows"]
+    protocol = next(a for a in paper[atent] if a != "natural")
+    claimed = paper[atent][protocol] - paper[reference][protocol]
+    aa = table.loc[(experiment, "autoattack (seed 0)")] if (experiment, "autoattack (seed 0)") in table.index else None
+    ours = table.loc[(experiment, protocol), "ATENT - PGD-AT"] if (experiment, protocol) in table.index else None
+    line = f"[{experiment}] the paper's advantage of ATENT under {protocol}: {claimed:+.2f} points; ours {ours:+.2f}"
+    if aa is not None:
+        survives = aa["ATENT - PGD-AT"] > 0 and (aa["p McNemar"] is None or aa["p McNemar"] < 0.05)
+        line += (f"; under AutoAttack ours {aa['ATENT - PGD-AT']:+.2f} points on {aa['digits']} digits: the advantage "
+                 + ("survives." if survives else "does not survive."))
+    print(line)

@@ -1,0 +1,93 @@
+"""The verdict notebook on FABRICATED evaluation files (made here, never reported): its table holds the means over
+seeds and the McNemar counts recomputed from the per-digit records, and its findings name the AutoAttack result."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from atentlib import notebook
+from atentlib.scoring import encode_correct
+
+from .conftest import PARAMS_DIR
+
+N = 60
+
+
+def _bits(rng, acc):
+    return rng.random(N) < acc
+
+
+def _eval(rng, nat, attacks):
+    natural = _bits(rng, nat)
+    out = {"n_examples": N, "natural": 100 * natural.mean(), "natural_correct": encode_correct(natural), "attacks": {}}
+    for name, acc in attacks.items():
+        c = _bits(rng, acc) & natural
+        out["attacks"][name] = {"accuracy": 100 * c.mean(), "n_examples": N, "correct": encode_correct(c)}
+    return {"checkpoints": {"last": {**out, "epoch": 3}}}
+
+
+@pytest.fixture(scope="module")
+def fabricated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("verdict")
+    raw = yaml.safe_load((PARAMS_DIR / "smoke.yaml").read_text())
+    keep = {"mnist_linf": ["pgd_at", "pgd_at_seed1", "atent_linf"], "mnist_l2": ["pgd_at", "atent_l2"]}
+    raw["experiments"] = {e: raw["experiments"][e] for e in keep}
+    for e, names in keep.items():
+        defs = raw["experiments"][e]["defenses"]
+        base = {n: defs[n] for n in names if n in defs}
+        atent = names[-1]
+        base[f"{atent}_seed1"] = {**defs[atent], "train": {"seed": 1}}
+        base.setdefault("pgd_at_seed1", {**defs["pgd_at"], "train": {"seed": 1}})
+        raw["experiments"][e]["defenses"] = base
+        raw["experiments"][e]["audit_defenses"] = []
+    raw["profile"] = "fab"
+    profile = root / "fab.yaml"
+    profile.write_text(yaml.safe_dump(raw, sort_keys=False))
+    rng = np.random.default_rng(0)
+    files = {}
+    for e, attack in (("mnist_linf", "pgd20"), ("mnist_l2", "pgd40")):
+        atent = "atent_linf" if e == "mnist_linf" else "atent_l2"
+        for d, acc in ((atent, 0.8), (f"{atent}_seed1", 0.75), ("pgd_at", 0.6), ("pgd_at_seed1", 0.65)):
+            ev = _eval(rng, 0.95, {attack: acc})
+            run = root / "runs" / "fab" / e / d
+            run.mkdir(parents=True)
+            (run / "eval.json").write_text(json.dumps(ev))
+            files[(e, d)] = ev
+            if "seed" not in d:
+                audit = _eval(rng, 0.95, {"autoattack": acc - 0.1})
+                (run / "audit.json").write_text(json.dumps(audit))
+                files[(e, d, "audit")] = audit
+    notebook.execute("verdict", {"profile": str(profile), "runs_dir": str(root / "runs"),
+                                 "figures_dir": str(root / "figures"), "tables_dir": str(root / "tables"),
+                                 "metrics_dir": str(root / "metrics")}, build_dir=root / "build")
+    return root, files
+
+
+def test_verdict_table_is_recomputed_from_the_evaluation_files(fabricated):
+    root, files = fabricated
+    table = pd.read_csv(root / "tables" / "verdict.csv", index_col=["experiment", "attack"])
+    def acc(d):
+        return files[("mnist_linf", d)]["checkpoints"]["last"]["attacks"]["pgd20"]["accuracy"]
+    row = table.loc[("mnist_linf", "pgd20")]
+    assert row["ATENT"] == pytest.approx((acc("atent_linf") + acc("atent_linf_seed1")) / 2, abs=1e-3)
+    assert row["PGD-AT"] == pytest.approx((acc("pgd_at") + acc("pgd_at_seed1")) / 2, abs=1e-3)
+    a = "".join(files[("mnist_linf", d)]["checkpoints"]["last"]["attacks"]["pgd20"]["correct"]
+                for d in ("atent_linf", "atent_linf_seed1"))
+    b = "".join(files[("mnist_linf", d)]["checkpoints"]["last"]["attacks"]["pgd20"]["correct"]
+                for d in ("pgd_at", "pgd_at_seed1"))
+    assert row["only ATENT keeps"] == sum(x == "1" and y == "0" for x, y in zip(a, b))
+    assert row["only PGD-AT keeps"] == sum(x == "0" and y == "1" for x, y in zip(a, b))
+    aa = table.loc[("mnist_l2", "autoattack (seed 0)")]
+    ours = files[("mnist_l2", "atent_l2", "audit")]["checkpoints"]["last"]["attacks"]["autoattack"]["accuracy"]
+    assert aa["ATENT"] == pytest.approx(ours, abs=1e-3) and aa["digits"] == N
+
+
+def test_verdict_findings_speak_of_autoattack_and_the_paper(fabricated):
+    root, _ = fabricated
+    metrics = json.loads((root / "metrics" / "verdict.json").read_text())
+    assert any("AutoAttack (seed 0)" in s for s in metrics["sentences"])
+    assert (root / "figures" / "verdict.png").stat().st_size > 1000

@@ -1,0 +1,34 @@
+"""The model zoo: an exported run loads back as the same eval-mode model; a damaged file or an unknown name is
+refused with a message that says what to do."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from atentlib import zoo
+from atentlib.train import load_model
+
+
+def test_exported_model_loads_back_with_the_same_outputs(smoke_runs, tmp_path):
+    run = smoke_runs / "smoke" / "mnist_linf" / "atent_linf"
+    entry = zoo.export(run, "mnist_linf-atent_linf", tmp_path, accuracies={"pgd20": 12.5})
+    assert entry["model"] == "smallcnn" and entry["accuracies"] == {"pgd20": 12.5}
+    model = zoo.load("mnist_linf-atent_linf", zoo_dir=tmp_path)
+    reference, _ = load_model(run / "checkpoint.pt", channels_last=False)
+    x = torch.rand(5, 1, 28, 28)
+    assert not model.training
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference(x), atol=1e-6)
+    assert set(zoo.index(tmp_path)) == {"mnist_linf-atent_linf"}
+
+
+def test_a_damaged_or_unknown_model_is_refused(smoke_runs, tmp_path):
+    zoo.export(smoke_runs / "smoke" / "mnist_l2" / "pgd_at", "mnist_l2-pgd_at", tmp_path)
+    path = tmp_path / "mnist_l2-pgd_at.pt"
+    raw = bytearray(path.read_bytes())
+    raw[-10] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(zoo.ZooError, match="does not match"):
+        zoo.load("mnist_l2-pgd_at", zoo_dir=tmp_path)
+    with pytest.raises(zoo.ZooError, match="unknown zoo model 'nope': available are mnist_l2-pgd_at"):
+        zoo.load("nope", zoo_dir=tmp_path)
