@@ -10,7 +10,7 @@ step each per round (order shuffled each round), after --warmup untimed rounds.
 THE EPOCH TIME IS EXTRAPOLATED: median seconds of the --steps measured steps x ceil(50,000 / batch) steps
 (391 at batch 128, 196 at batch 256); the engine's per-epoch monitor and checkpoint are not included.
 
-configurations (the papers' set-ups, STUDY.md section 3):
+configurations (the papers' set-ups; docs/method.md, Experiments):
   linf_wrn34_10  WRN-34-10, linf eps 8/255, batch 128, eta' = PGD step = 0.007 (Table 3)
   l2_resnet20    ResNet-20, l2 eps 1, batch 256, ATENT eta' = 2 eps / K, gamma 0.08; PGD step 2.5 eps / K (Table S1)
 defenses: atent at each --K (default 10 and 5), pgd_at and trades with --attack-steps (default 10) steps.
@@ -44,7 +44,8 @@ CONFIGS = {
     "l2_resnet20": {"norm": "l2", "model": "resnet20", "eps": 1.0, "batch": 256, "gamma": 0.08},
 }
 DEFENSES = ("atent", "pgd_at", "trades")
-# Issue #7's bar: seconds per epoch of ATENT at K = 10 on an H100 (recorded with each such row; other GPUs are named)
+# This project's own target: seconds per epoch of ATENT at K = 10 on an H100 (recorded with each such row; the
+# device that ran is named beside it)
 TARGET_EPOCH_SECONDS = {"linf_wrn34_10": 150.0, "l2_resnet20": 20.0}
 TARGET_K, TARGET_DEVICE = 10, "H100"
 

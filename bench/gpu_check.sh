@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The GPU checks of issue #7 in one call of the `device` tool (see bench/README.md, "On a lent GPU"):
-#   make gpu-wheels                                                   # here, once: the wheels the GPU image lacks
-#   run(command="bash bench/gpu_check.sh", carry=[".whl"], timeout_s=540)
-# It installs the carried wheels, records the device, runs the CUDA tests (tests/test_gpu.py), then the Table S4
-# epoch bench eagerly and under torch.compile. Everything lands in $OUT (fetched back by the tool) or, elsewhere, in
-# build/gpu_check. Each part has its own time limit, so a hang in one still leaves the others' files.
+# The GPU checks of Table S4 in one script, for a CUDA machine (see bench/README.md, "On a CUDA machine"):
+#   make gpu-wheels                          # beforehand, where pip can download: wheels the machine's Python lacks
+#   OUT=gpu_out bash bench/gpu_check.sh      # on the CUDA machine, in a copy of the repository with .whl/
+# It installs the wheels in .whl/ (if any), records the device, runs the CUDA tests (tests/test_gpu.py), then the
+# Table S4 epoch bench eagerly and under torch.compile. Everything lands in $OUT (default build/gpu_check). Each part
+# has its own time limit, so a hang in one still leaves the others' files.
 set -uo pipefail
 out=${OUT:-build/gpu_check}
 py=${PYTHON:-python3}

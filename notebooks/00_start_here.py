@@ -26,18 +26,21 @@
 #
 # $$\min_w \; \mathbb{E}_{(x,y)} \max_{\|x'-x\| \le \epsilon} L(x'; y, w).$$
 #
-# ATENT replaces the hard max by a soft one, the **data-entropy loss**
-#
-# $$L_{DE}(w) = \mathbb{E}_{(x,y)} \log \int \exp\!\Big(L(x'; y, w) - \tfrac{\gamma}{2}\|x'-x\|^2\Big)\, dx' .$$
-#
-# Its gradient with respect to the weights is an average of ordinary gradients,
-# $\nabla_w L_{DE} = \mathbb{E}_{x' \sim p(x'|x)}\, \nabla_w L(x'; y, w)$, under the **Gibbs-like density**
+# ATENT replaces the hard max by a soft one. It draws perturbed inputs from a **Gibbs-like density**
 #
 # $$p(x' \mid x) \;\propto\; \exp\!\Big(L(x'; y, w) - \tfrac{\gamma}{2}\|x'-x\|^2\Big),$$
 #
 # which puts its mass on points *near* $x$ (the Gaussian term, of width $1/\sqrt{\gamma}$) *where the loss is
-# high* (the $\exp L$ term). Instead of one worst-case point, the model is trained on a whole neighbourhood of
-# high-loss points: an entropic regularisation of the loss landscape in input space.
+# high* (the $\exp L$ term), and trains on the **data-entropy loss**, the average loss under that density:
+#
+# $$L_{DE}(w) = \mathbb{E}_{(x,y)}\; \mathbb{E}_{x' \sim p(x'|x)}\, L(x'; y, w).$$
+#
+# Instead of one worst-case point, the model is trained on a whole neighbourhood of high-loss points: an entropic
+# regularisation of the loss landscape in input space. The weight step is an average of ordinary gradients taken
+# at the samples, held fixed: $\mathbb{E}_{x' \sim p}\, \nabla_w L(x'; y, w)$. That is exactly the gradient of the
+# soft maximum $\log \int \exp\big(L(x'; y, w) - \tfrac{\gamma}{2}\|x'-x\|^2\big)\, dx'$. Because $p$ itself
+# depends on $w$, the exact gradient of $L_{DE}$ has one more term, the covariance of $L$ and $\nabla_w L$ under
+# $p$; neither the papers nor this project use it (`docs/method.md`, "The data-entropy loss").
 #
 # ## The two algorithms, in words
 #
@@ -47,15 +50,18 @@
 # * **Algorithm 1 ($\ell_2$-ATENT).** Each step moves $x'$ along the gradient of the log-density,
 #   $\nabla_{x'} L + \gamma (x - x')$ (uphill in loss, pulled back towards $x$), plus Gaussian noise of scale
 #   $\varepsilon\sqrt{2\eta'}$.
-# * **Algorithm 2 ($\ell_\infty$-ATENT).** The pull-back term is dropped; instead each step follows the
-#   *sign* of the loss gradient (as $\ell_\infty$ PGD does), adds the same small noise, and $x' - x$ is kept in
-#   the $\ell_\infty$ ball of radius $1/\gamma$ (so $\gamma = 3.33$ gives the usual MNIST radius 0.3).
+# * **Algorithm 2 ($\ell_\infty$-ATENT).** The pull-back term is dropped; each step adds $\eta'$ times the loss
+#   gradient and the same small noise, and $x' - x$ is kept in the $\ell_\infty$ ball of radius $1/\gamma$ (so
+#   $\gamma = 3.33$ gives the usual MNIST radius 0.3). Algorithm 2 as printed steps along the raw gradient; the
+#   authors' public code steps along its *sign*, as $\ell_\infty$ PGD does. This project follows the code by
+#   default (`step_direction: sign`; `raw` is the printed reading).
 #
 # In both, the loss at every iterate $x'^k$ is folded into a running average
 # $\mu \leftarrow (1-\alpha)\mu + \alpha L(x'^k)$, and the weights take one optimiser step on
 # $\nabla_w \mu$. One ATENT step costs $K+1$ forward/backward passes, like PGD-AT with $K$ steps.
-# `atentlib/samplers.py` implements both (`AtentL2`, `AtentLinf`); its docstrings list every choice where the
-# paper and the authors' code differ (start point, projection, step direction), each one a profile option.
+# `atentlib/samplers.py` implements both (`AtentL2`, `AtentLinf`). Every place where the paper and the authors'
+# code differ (start point, projection, step direction, ...) is a profile option, listed with its default in
+# `docs/method.md`, "Readings".
 
 # %% [markdown]
 # ## Where things are
@@ -195,9 +201,10 @@ assert dist.max() <= radius + 1e-5 and x_atent.min() >= 0 and x_atent.max() <= 1
 # the distance to $x$ at each iterate, and the training loss $\mu = \sum_k c_k L(x'^k)$ with the weights
 # $c_k = \alpha(1-\alpha)^{K-k}$ of the running average. With `projection: final` (the authors' code)
 # the iterates may leave the ball on the way and are projected back at the last step only; `every_step`
-# projects after every step. When the path length $K\eta'$ exceeds the radius (quick profile: $10 \times 0.04
-# = 0.4 > 0.3$), the `final` chain wanders beyond the ball before its last step, and $\mu$, which gives the
-# iterate $K-1$ the weight $\alpha(1-\alpha)$, includes losses at points outside it: watch the right panel.
+# projects after every step. When the path length $K\eta'$ exceeds the radius, the `final` chain can wander
+# beyond the ball before its last step, and $\mu$, which gives the iterate $K-1$ the weight $\alpha(1-\alpha)$,
+# then includes losses at points outside it: watch the right panel. The cell prints the chosen profile's path
+# length against its radius.
 
 # %%
 def trace_chain(cfg, model, x, y):
@@ -217,6 +224,10 @@ def trace_chain(cfg, model, x, y):
     return np.array(losses), np.array(dists), x_k.detach()
 
 
+path = cfg.K * cfg.step_size
+print(f"path length K * eta' = {cfg.K} x {cfg.step_size:g} = {path:.3g}, "
+      f"{'longer' if path > radius else 'no longer'} than the radius {radius:.3g}"
+      + (": a `final` chain can leave the ball before its last step" if path > radius else ""))
 traces = {p: trace_chain(cfg.model_copy(update={"projection": p}), model, x, y)
           for p in dict.fromkeys([cfg.projection, "every_step"])}
 c = np.array(mu_weights(cfg.K, cfg.alpha))

@@ -14,10 +14,10 @@
 # %% [markdown]
 # # ACT's α ablation
 #
-# **What the ACT paper claims** (Arani et al., paper 004, Table 1). ACT trains a robust model G and a natural model
-# F side by side, each also imitating the other through a KL term weighted by α. On CIFAR-10 (ResNet-18) the robust
-# model's PGD-20 accuracy rises with α, from 48.9 % at α = 0.1 to 55.1 % at α = 0.9, with its clean accuracy
-# almost flat; at α = 1 (no cross-entropy at all) training fails (10 %).
+# **What the ACT paper claims** (Arani et al., Table 1; docs/method.md, Sources). ACT trains a robust model G
+# and a natural model F side by side, each also imitating the other through a KL term weighted by α. On CIFAR-10
+# (ResNet-18) the robust model's PGD-20 accuracy rises with α, from 48.9 % at α = 0.1 to 55.1 % at α = 0.9, with
+# its clean accuracy almost flat; at α = 1 (no cross-entropy at all) training fails (10 %).
 #
 # **What is run here.** The profile's `mnist_linf_act_alpha` experiment trains ACT on MNIST (linf, ε = 0.3) at a
 # few values of α and nothing else changed; the `evaluate` stage attacks each robust model G. The α of each run is

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # ACT's analyses, applied to every defense
 #
-# **Where they come from.** The ACT paper (Arani et al., paper 004 in `shared/papers`) backs its robustness numbers
+# **Where they come from.** The ACT paper (Arani et al.; docs/method.md, Sources) backs its robustness numbers
 # with analyses that do not depend on one attack's step size. Three of them need no extra training and are run here
 # on every defense of Table 2:
 #

@@ -19,9 +19,10 @@
 #
 # $$p(x' \mid x) \;\propto\; \exp\!\Big(L(x') - \tfrac{\gamma}{2}(x' - x)^2\Big),$$
 #
-# and trains on the *data-entropy loss* $\mathbb{E}_{x' \sim p}[L(x')]$. Figure 2 of the paper shows, for one
-# 1-D loss and $x = 0.4$, a histogram of Langevin samples on top of this density, and the average loss over the
-# samples.
+# and trains on the *data-entropy loss* $\mathbb{E}_{x' \sim p}[L(x')]$ (Eq. 4 of the journal paper; the same
+# definition as in `00_start_here.py` and `docs/method.md`, "The data-entropy loss"). Figure 2 of the paper shows,
+# for one 1-D loss and $x = 0.4$, a histogram of Langevin samples on top of this density, and the average loss over
+# the samples.
 #
 # **The sampler.** ATENT draws $x'$ with (unadjusted) Langevin dynamics, started at $x' = x$:
 #
@@ -145,7 +146,7 @@ run_burn = np.cumsum(after, 0) / np.arange(1, len(after) + 1)[:, None]
 final_all, final_burn = run_all[-1], run_burn[-1]
 print(f"after {n_steps} steps, mean over {running_chains} chains of the per-chain average: "
       f"{final_all.mean():.4f} (no burn-in), {final_burn.mean():.4f} (burn-in {burn_in}); exact {exact_el:.4f}")
-print(f"after 10 steps (a chain as short as ATENT's K = 10): {run_all[min(9, n_steps - 1)].mean():.4f}")
+print(f"after 10 steps (a chain as short as the papers' CIFAR K = 10): {run_all[min(9, n_steps - 1)].mean():.4f}")
 
 # %% [markdown]
 # ## (d) The step bias

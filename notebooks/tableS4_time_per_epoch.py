@@ -99,8 +99,8 @@ if epoch is not None and not gpu_epoch:
 # ## Time per epoch, beside the paper's
 # One row per setting. "ours" is the median measured step times the number of steps of an epoch
 # (extrapolated, see the bench), on the device named in the next column. For ATENT at K = 10 the bench also records
-# the bar this project set itself (issue #7, stated for an H100), and the last column says whether our time is
-# within it; on another GPU, read that with the device column in view.
+# this project's own target ("target s/epoch", stated for an H100 in `bench/bench_epoch_time.py`), and the last
+# column says whether our time is within it; on another GPU, read that with the device column in view.
 
 # %%
 def our_epoch_row(norm: str, defense: str, K: int) -> dict | None:
@@ -118,7 +118,7 @@ for norm in ("l2", "linf"):
         ours = our_epoch_row(norm, defense, K)
         paper_s = PAPER[(norm, defense, K)]
         mem = ours.get("peak_memory_bytes") if ours else None
-        bar = ours.get("target_epoch_seconds") if ours else None  # issue #7's, for ATENT K=10 only
+        bar = ours.get("target_epoch_seconds") if ours else None  # the project's target, for ATENT K=10 only
         rows.append({
             "setting": f"{norm} / {name}",
             "model": PAPER_MODELS[norm],
@@ -129,7 +129,7 @@ for norm in ("l2", "linf"):
             "our dtype": ours["dtype"] if ours else "",
             "our peak GPU memory (GiB)": round(mem / 2**30, 2) if mem else "",
             "ours / paper": round(ours["epoch_seconds"] / paper_s, 3) if ours else "",
-            "target s/epoch (issue #7)": f"<= {bar:g} on an {ours['target_device']}" if bar else "",
+            "target s/epoch": f"<= {bar:g} on an {ours['target_device']}" if bar else "",
             "ours within it": ("yes" if ours["epoch_seconds"] <= bar else "no") if bar else "",
         })
 table = pd.DataFrame(rows).set_index("setting")
