@@ -53,7 +53,7 @@ def test_figS1_reads_the_last_epoch_of_metrics_csv(executed, smoke_runs):
     table = pd.read_csv(executed / "tables" / "figS1_training_curves.csv", index_col="run")
     last = pd.concat(pd.read_csv(smoke_runs / "smoke" / "mnist_linf" / d / "metrics.csv").tail(1)
                      for d in ("pgd_at", "pgd_at_seed1"))
-    assert table.loc["mnist_linf/pgd_at", "last_test_robust"] == pytest.approx(last["test_robust"].mean(), abs=0.01)
+    assert table.loc["mnist_linf/pgd_at", "last_val_robust"] == pytest.approx(last["val_robust"].mean(), abs=0.01)
     assert {"mnist_linf/atent_linf", "mnist_l2/atent_l2", "mnist_l2/pgd_at"} <= set(table.index)
     for e in ("mnist_linf", "mnist_l2"):
         assert (executed / "figures" / f"figS1_training_curves_{e}.png").stat().st_size > 1000
