@@ -110,21 +110,18 @@ def cmd_notebook(args) -> None:
 
 
 def cmd_zoo(args) -> None:
-    import json
-
-    from . import zoo
+    from . import report, zoo
 
     profile = load_profile(args.profile)
     for experiment, exp in profile.experiments.items():
         for defense in exp.defenses:
-            base = defense.split("_seed")[0]
             run = _run_dir(profile.profile, experiment, defense)
-            if base not in args.defenses or not (run / "checkpoint.pt").exists():
+            if report.seed_base(defense) not in args.defenses or not (run / "checkpoint.pt").exists():
                 continue
             accs = {}
-            for suite in ("eval.json", "audit.json"):
-                if (run / suite).exists():
-                    last = json.loads((run / suite).read_text())["checkpoints"]["last"]
+            for suite, filename in (("evaluation", "eval.json"), ("audit", "audit.json")):
+                if (run / filename).exists():
+                    last = report.load_eval("runs", profile.profile, experiment, defense, suite)["checkpoints"]["last"]
                     accs["natural"] = last["natural"]
                     accs.update({k: {"accuracy": v["accuracy"], "n_examples": v["n_examples"]}
                                  for k, v in last["attacks"].items()})

@@ -17,8 +17,8 @@ from . import attacks, checkpoint
 from .config import AttackConfig, EvalConfig
 from .data import Split
 from .threat import Ball, Norm
-from .scoring import (ATTACK_BATCH_SIZE, Attack, accuracy, attack_accuracy, attack_correct,  # noqa: F401
-                      encode_correct, percent, predictions)  # Attack: (x, y) -> x_adv, the model bound in
+from .scoring import (ATTACK_BATCH_SIZE, Attack, attack_accuracy, attack_correct, encode_correct, percent,
+                      predictions)  # Attack: (x, y) -> x_adv, the model bound in
 from .train import load_model
 
 

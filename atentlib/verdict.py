@@ -28,6 +28,7 @@ class SeedDifference:
     p_paired: float           # seed i of a against seed i of b (NaN when the seeds do not pair up)
     n_a: int
     n_b: int
+    confidence: float         # of the interval [low, high]
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,7 +54,7 @@ def seed_difference(a: list[float], b: list[float], confidence: float = 0.95) ->
     if len(a) == len(b):
         d = a - b
         p_paired = (1.0 if d.mean() == 0 else 0.0) if d.std(ddof=1) == 0 else float(stats.ttest_rel(a, b).pvalue)
-    return SeedDifference(float(diff), float(low), float(high), p_welch, p_paired, len(a), len(b))
+    return SeedDifference(float(diff), float(low), float(high), p_welch, p_paired, len(a), len(b), confidence)
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,8 @@ def verdict_sentence(name: str, other: str, attack: str, seeds: SeedDifference |
     """One sentence stating, from the numbers, whether `name` is more robust than `other` under `attack`."""
     parts, signs = [], []
     if seeds is not None:
-        parts.append(f"{seeds.difference:+.2f} points over {seeds.n_a} and {seeds.n_b} seeds "
-                     f"(95% interval [{seeds.low:+.2f}, {seeds.high:+.2f}]; paired p = {seeds.p_paired:.3f})")
+        parts.append(f"{seeds.difference:+.2f} points over {seeds.n_a} and {seeds.n_b} seeds ({seeds.confidence:.0%} "
+                     f"interval [{seeds.low:+.2f}, {seeds.high:+.2f}]; paired p = {seeds.p_paired:.3f})")
         if seeds.low > 0 or seeds.high < 0:
             signs.append(1 if seeds.low > 0 else -1)
         else:

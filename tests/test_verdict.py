@@ -47,6 +47,8 @@ def test_the_sentence_follows_the_numbers():
                            np.r_[np.ones(30), np.zeros(70)].astype(bool))
     assert "atent is more robust than pgd_at" in verdict.verdict_sentence("atent", "pgd_at", "pgd20", sure, many)
     assert "no difference" in verdict.verdict_sentence("atent", "pgd_at", "pgd20", tie, None)
+    narrow = verdict.seed_difference([95.0, 95.2, 95.1], [93.0, 93.1, 92.9], confidence=0.9)
+    assert "(90% interval" in verdict.verdict_sentence("atent", "pgd_at", "pgd20", narrow, None)   # not a fixed 95%
     worse = verdict.seed_difference([93.0, 93.1, 92.9], [95.0, 95.2, 95.1])
     assert "less robust" in verdict.verdict_sentence("atent", "pgd_at", "aa", worse, None)
     assert "no firm difference" in verdict.verdict_sentence("atent", "pgd_at", "aa", sure,
