@@ -146,6 +146,10 @@ class Profile(Strict):
     profile: str = Field(..., description="the profile's name, printed on every table and figure")
     description: str = ""
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    cpu_threads: int | None = Field(
+        None, ge=1, description="torch CPU threads of every command that loads this profile. A CPU result depends "
+        "on it bit for bit (the order of floating-point sums follows the threads), so a profile that must reproduce "
+        "on any machine fixes it; none = torch's default, the machine's cores")
     data: dict[Literal["mnist", "cifar10"], DataConfig]
     experiments: dict[str, ExperimentConfig]
     notebooks: dict[str, dict[str, Any]] = Field(
@@ -216,4 +220,8 @@ def load_profile(name_or_path: str | Path = "quick", params_dir: Path = PARAMS_D
                 exp.train_config(d)
     except ValidationError as err:
         raise ProfileError(_format_validation_error(path, err)) from None
+    if profile.cpu_threads is not None:
+        import torch  # here, not at the top: the config layer is read by tools that never load torch
+
+        torch.set_num_threads(profile.cpu_threads)
     return profile

@@ -361,6 +361,7 @@ def _write_run_json(profile, experiment, defense_name, data, out_dir, device, tc
     checkpoint.write_json({
         "profile": profile.profile, "experiment": experiment, "defense": defense_name, "seed": tc.seed,
         "git_commit": checkpoint.git_commit(), "device": str(device), "torch": torch.__version__,
+        "cpu_threads": torch.get_num_threads(),
         "data": data.info, "validation": {"n": len(data.val) if data.val is not None else 0,
                                           "seed": data.info.get("val_seed"),
                                           "monitored": min(tc.monitor_examples, len(data.val)) if data.val else 0,

@@ -18,7 +18,7 @@ def _write(tmp_path, mutate):
     return path
 
 
-@pytest.mark.parametrize("name", ["quick", "paper", "smoke"])
+@pytest.mark.parametrize("name", ["quick", "paper", "smoke", "converged"])
 def test_shipped_profiles_validate(name):
     prof = load_profile(name)
     assert prof.profile == name
@@ -33,6 +33,7 @@ def test_unknown_profile_lists_allowed():
 
 
 @pytest.mark.parametrize("mutate, expected", [
+    (lambda r: r.update(cpu_threads=0), r"cpu_threads = 0: Input should be greater than or equal to 1"),
     (lambda r: r["experiments"]["mnist_linf"]["threat"].update(eps=-0.3),
      r"experiments\.mnist_linf\.threat\.eps = -0\.3: Input should be greater than 0"),
     (lambda r: r["experiments"]["mnist_linf"]["defenses"]["atent_linf"].update(K=-1),
@@ -78,3 +79,20 @@ def test_cli_attack_refuses_a_damaged_checkpoint(tmp_path):
     out = subprocess.run([sys.executable, "-m", "atentlib", "attack", str(bad), "--profile", "smoke"],
                          capture_output=True, text=True)
     assert out.returncode == 1 and "corrupted or truncated" in out.stderr
+
+
+def test_profile_thread_count_is_applied_when_loaded(tmp_path):
+    """A profile that fixes cpu_threads gets that many torch threads in every command that loads it (CPU results
+    differ bit for bit between thread counts); one that leaves it unset keeps the machine's default."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        load_profile(_write(tmp_path, lambda r: r.update(cpu_threads=1)))
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        load_profile("quick")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
