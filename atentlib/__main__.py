@@ -79,9 +79,9 @@ def _print_result(label: str, r: dict) -> None:
 
 def cmd_attack(args) -> None:
     """Any checkpoint under a named suite of the profile (the experiment is read from the checkpoint)."""
-    from .checkpoint import write_json
+    from .checkpoint import load_model, write_json
     from .evaluate import evaluate_model
-    from .train import load_model, pick_device
+    from .train import pick_device
 
     profile = load_profile(args.profile)
     device = pick_device(profile.device)

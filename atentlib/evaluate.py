@@ -14,12 +14,12 @@ import torch
 from torch import nn
 
 from . import attacks, checkpoint
+from .checkpoint import CHECKPOINT_FILES, load_model
 from .config import AttackConfig, EvalConfig
 from .data import Split
 from .threat import Ball, Norm
 from .scoring import (ATTACK_BATCH_SIZE, Attack, attack_accuracy, attack_correct, encode_correct, percent,
                       predictions)  # Attack: (x, y) -> x_adv, the model bound in
-from .train import load_model
 
 
 def build_attack(model: nn.Module, a: AttackConfig, seed: int = 0,
@@ -126,9 +126,6 @@ def evaluate_model(model: torch.nn.Module, test: Split, cfg: EvalConfig, device:
         torch.manual_seed(cfg.seed)
         out["masking"] = _masking(model, x, y, cfg, out["attacks"])
     return out
-
-
-CHECKPOINT_FILES = {"last": "checkpoint.pt", "best": "best.pt"}
 
 
 def evaluate_run(run_dir: Path, test: Split, cfg: EvalConfig, device: torch.device, data_info: dict,

@@ -34,6 +34,7 @@ from . import augment, checkpoint, defenses, distributed, models
 from .attacks.pgd import pgd
 from .config import ExperimentConfig, Profile, TrainConfig
 from .data import DataBundle, Split, atomic_write_bytes, stratified_sample
+from .models import use_channels_last
 from .scoring import accuracy, attack_accuracy
 from .stopping import NonFiniteWatch, TrainingError, early_stop_reason
 from .threat import Ball
@@ -220,11 +221,6 @@ def fit(profile: Profile, experiment: str, defense_name: str, data: DataBundle, 
         distributed.close(ctx)
 
 
-def use_channels_last(device: torch.device | str, wanted: bool = True) -> bool:
-    """Whether the engine puts models in channels_last on this device (CUDA and CPU; speed only)."""
-    return wanted and torch.device(device).type in ("cuda", "cpu")
-
-
 def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log, ctx) -> list[dict]:
     exp = profile.experiment(experiment)
     dcfg = exp.defense(defense_name)
@@ -371,20 +367,3 @@ def _write_run_json(profile, experiment, defense_name, data, out_dir, device, tc
         "init_from": init_record, "world_size": ctx.world_size, "amp": str(amp_dtype or torch.float32),
         "defense_config": dcfg.model_dump(mode="json"), "train_config": tc.model_dump(mode="json"),
     }, out_dir / "run.json")
-
-
-def load_model(path: Path, device: torch.device | str = "cpu",
-               channels_last: bool = True) -> tuple[nn.Module, dict]:
-    """A trained model (eval mode) and its checkpoint's spec, from a verified checkpoint.
-
-    channels_last (speed only, on CPU and CUDA): PGD runs 1.2x faster per digit on a 2-core CPU
-    (bench/bench_eval_layout.py); the outputs agree with the default layout to float32 rounding.
-    """
-    state = checkpoint.load(path, map_location=device)
-    spec = state["spec"]
-    model = models.build(spec["model"], num_classes=spec["num_classes"]).to(device)
-    model.load_state_dict(state["model"])
-    if use_channels_last(device, channels_last):
-        model = model.to(memory_format=torch.channels_last)
-    model.eval()
-    return model, {**spec, "epoch": state["epoch"] + 1, "selected": state.get("selected", "last epoch")}
