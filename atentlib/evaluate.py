@@ -16,10 +16,14 @@ from torch import nn
 from . import attacks, checkpoint
 from .checkpoint import CHECKPOINT_FILES, load_model
 from .config import AttackConfig, EvalConfig
+from .curves import eps_curve
 from .data import Split
-from .threat import Ball, Norm
-from .scoring import (ATTACK_BATCH_SIZE, Attack, attack_accuracy, attack_correct, encode_correct, percent,
-                      predictions)  # Attack: (x, y) -> x_adv, the model bound in
+from .masking import run_masking_checks
+from .scoring import ATTACK_BATCH_SIZE, Attack, attack_correct, encode_correct, percent, predictions
+from .threat import Ball
+
+# eps_curve lives in atentlib.curves (the masking checks use it too); it stays importable from here
+__all__ = ["attacked_count", "build_attack", "eps_curve", "evaluate_model", "evaluate_run"]
 
 
 def build_attack(model: nn.Module, a: AttackConfig, seed: int = 0,
@@ -47,37 +51,8 @@ def build_attack(model: nn.Module, a: AttackConfig, seed: int = 0,
     raise ValueError(f"unknown attack kind {a.kind!r}")  # unreachable: the config validates kinds
 
 
-def eps_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Norm, eps_list: list[float], steps: int,
-              step_size: float | None = None, restarts: int = 1, kind: str = "pgd",
-              batch_size: int = ATTACK_BATCH_SIZE,
-              seed: int = 0) -> list[dict]:
-    """Accuracy against eps: one row {"eps", "accuracy", "kind", "steps", "step_size", "restarts"} per eps.
-
-    kind is pgd, cw_linf or fgsm (steps ignored); step_size None scales with eps: 2.5 eps / steps (Madry et al.).
-    """
-    rows = []
-    for eps in eps_list:
-        torch.manual_seed(seed)
-        ss = step_size if step_size is not None else max(2.5 * eps / steps, 1e-12)
-        ball = Ball(norm, eps)
-        if kind == "pgd":
-            att = lambda xb, yb: attacks.pgd(model, xb, yb, ball, steps, ss, restarts)  # noqa: E731
-        elif kind == "cw_linf":
-            att = lambda xb, yb: attacks.pgd(model, xb, yb, ball, steps, ss, restarts,  # noqa: E731
-                                             loss_fn=attacks.cw_margin_loss)
-        elif kind == "fgsm":
-            att = lambda xb, yb: attacks.fgsm(model, xb, yb, ball)  # noqa: E731
-        else:
-            raise ValueError(f"eps_curve: kind must be pgd, cw_linf or fgsm, got {kind!r}")
-        acc = attack_accuracy(model, x, y, att, batch_size)
-        rows.append({"eps": float(eps), "accuracy": acc, "kind": kind, "norm": norm,
-                     "steps": 1 if kind == "fgsm" else steps, "step_size": ss, "restarts": restarts})
-    return rows
-
-
 def _masking(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig, measured: dict) -> dict:
-    from .masking import run_masking_checks  # masking builds on this module's helpers
-
+    """The suite's masking checks, on the first examples, at the threat and steps of its pgd attack."""
     mo = cfg.masking_options
     base = next(a for a in cfg.attacks if a.kind == "pgd" and (mo.attack is None or a.name == mo.attack))
     m = min(mo.n_examples, len(y))

@@ -9,8 +9,9 @@ from torch import nn
 
 from atentlib import attacks
 from atentlib.config import ATTACK_KINDS, EvalConfig
+from atentlib.curves import eps_curve
 from atentlib.data import Split
-from atentlib.evaluate import build_attack, eps_curve, evaluate_model
+from atentlib.evaluate import build_attack, evaluate_model
 from atentlib.threat import Ball, per_sample_norm
 
 D = 16  # inputs [B, 1, 4, 4]
