@@ -13,21 +13,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..threat import Ball, model_mode
+from ..attacks.pgd import pgd
+from ..threat import Ball
 from .base import Defense, StepOutput
 
 
 def ce_pgd_from_normal(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ball: Ball, steps: int,
                        step_size: float, start_std: float = 0.001) -> torch.Tensor:
-    """CE PGD started at x + start_std N(0, I) (eval mode), projected on the ball and [0, 1] each step."""
+    """PGD on the batch-mean CE started at x + start_std N(0, I) (eval mode), projected on the ball and [0, 1] each
+    step, and once more at the end (as the authors' code)."""
     x = x.detach()
-    x_adv = x + start_std * torch.randn_like(x)
-    with model_mode(model, False), torch.enable_grad():
-        for _ in range(steps):
-            x_adv.requires_grad_(True)
-            (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
-            x_adv = ball.project(ball.step(x_adv.detach(), grad, step_size), x)
-    return ball.project(x_adv.detach(), x)
+    x_adv = pgd(model, x, y, ball, steps, step_size, start=x + start_std * torch.randn_like(x),
+                loss_fn=lambda logits, yy: F.cross_entropy(logits, yy))
+    return ball.project(x_adv, x)
 
 
 def mart_terms(logits_nat: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
