@@ -147,7 +147,7 @@ def cmd_timings(args) -> None:
 
 def _train_epilog() -> str:
     from .config import TrainConfig
-    from .config_defenses import describe_defenses
+    from .defenses import describe_defenses
 
     train = "\n".join(f"  {n} = {f.get_default(call_default_factory=True)!r}" + (f"  ({f.description})" if f.description
                                                                                  else "")

@@ -9,15 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import torch
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-# the defense and attack schemas live in their own modules; atentlib.config re-exports them (one import for all)
-from .config_attacks import *  # noqa: F401,F403
-from .config_attacks import EvalConfig
-from .config_base import ProfileError, Strict
-from .config_defenses import *  # noqa: F401,F403
-from .config_defenses import DefenseConfig
+# Each defense's and each attack's schema lives in its plugin's module; profiles validate them through the two
+# registries, so a kind registered later (outside the package) validates too. The built-in schemas are re-exported
+# here: one import for every parameter class.
+from .attacks import (AtentAttack, AutoAttackAttack, CwL2Attack, CwLinfAttack, DeepFoolAttack,  # noqa: F401
+                      FgsmAttack, FoolboxPgdAttack, PgdAttack)
+from .config_base import DefenseConfigBase, ProfileError, Strict
+from .config_eval import AttackConfig, EvalConfig, MaskingConfig  # noqa: F401
+from .defenses import (DEFENSES, ActDefense, AtentL2Defense, AtentLinfDefense, EntropySgdDefense,  # noqa: F401
+                       MartDefense, MmaDefense, PgdAtDefense, SgdDefense, TradesDefense)
+
+DefenseConfig = DEFENSES.field_type()  # one defense of an experiment: the config class of its `kind`
 
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
 
@@ -136,7 +142,8 @@ class ExperimentConfig(Strict):
         merged = _deep_merge(base, self.defense(defense).train)
         return TrainConfig.model_validate(merged)
 
-    def defense(self, name: str) -> SgdDefense | PgdAtDefense | AtentLinfDefense | AtentL2Defense:
+    def defense(self, name: str) -> DefenseConfigBase:
+        """The config of a defense of this experiment (its class is the one its kind registered)."""
         if name not in self.defenses:
             raise ProfileError(f"unknown defense {name!r}: this experiment defines {sorted(self.defenses)}")
         return self.defenses[name]
@@ -221,7 +228,5 @@ def load_profile(name_or_path: str | Path = "quick", params_dir: Path = PARAMS_D
     except ValidationError as err:
         raise ProfileError(_format_validation_error(path, err)) from None
     if profile.cpu_threads is not None:
-        import torch  # here, not at the top: the config layer is read by tools that never load torch
-
         torch.set_num_threads(profile.cpu_threads)
     return profile

@@ -1,8 +1,8 @@
 """Evaluation of a trained checkpoint under an attack suite from the profile -> eval.json.
 
-Every attack kind of config.AttackConfig maps to one function of atentlib.attacks; the model is in eval mode and
-inputs in [0, 1] throughout. Results: out["attacks"][name] = {"accuracy": %, the attack's settings, "seconds"; for
-AutoAttack also "after_each": the accuracy after each attack of its cascade}, and
+Every attack of a suite is built by the attack registry (atentlib.attacks.build: its kind's plugin); the model is
+in eval mode and inputs in [0, 1] throughout. Results: out["attacks"][name] = {"accuracy": %, the attack's
+settings, "seconds"; for AutoAttack also "after_each": the accuracy after each attack of its cascade}, and
 out["masking"] (the gradient-masking flags of atentlib.masking) when the suite asks for them.
 """
 from __future__ import annotations
@@ -19,36 +19,10 @@ from .config import AttackConfig, EvalConfig
 from .curves import eps_curve
 from .data import Split
 from .masking import run_masking_checks
-from .scoring import ATTACK_BATCH_SIZE, Attack, attack_correct, encode_correct, percent, predictions
-from .threat import Ball
+from .scoring import attack_correct, encode_correct, percent, predictions
 
 # eps_curve lives in atentlib.curves (the masking checks use it too); it stays importable from here
-__all__ = ["attacked_count", "build_attack", "eps_curve", "evaluate_model", "evaluate_run"]
-
-
-def build_attack(model: nn.Module, a: AttackConfig, seed: int = 0,
-                 batch_size: int = ATTACK_BATCH_SIZE) -> Attack:
-    """The attack a config describes, as a function of (x, y) with the model bound in."""
-    ball = Ball(a.norm, a.eps)
-    if a.kind == "pgd":
-        return lambda x, y: attacks.pgd(model, x, y, ball, a.steps, a.step_size, a.restarts, a.random_start)
-    if a.kind == "fgsm":
-        return lambda x, y: attacks.fgsm(model, x, y, ball)
-    if a.kind == "cw_linf":
-        return lambda x, y: attacks.cw_linf(model, x, y, a.eps, a.steps, a.step_size, a.restarts, a.random_start)
-    if a.kind == "foolbox_pgd":
-        return lambda x, y: attacks.foolbox_pgd(model, x, y, ball, a.steps, a.step_size, a.random_start)
-    if a.kind == "cw_l2":
-        return lambda x, y: attacks.cw_l2(model, x, y, a.eps, a.steps, a.binary_search_steps, a.step_size,
-                                          a.confidence, a.initial_const)
-    if a.kind == "deepfool":
-        return lambda x, y: attacks.deepfool(model, x, y, ball, a.steps, a.candidates, a.overshoot, a.loss)
-    if a.kind == "autoattack":  # it also counts the accuracy after each of its attacks (evaluate_model records it)
-        return attacks.AutoAttackRun(model, ball, a.version, batch_size=batch_size, seed=seed)
-    if a.kind == "atent":
-        return lambda x, y: attacks.atent_attack(model, x, y, a.eps, a.steps, a.step_size, a.noise, a.start,
-                                                 a.projection, a.step_direction)
-    raise ValueError(f"unknown attack kind {a.kind!r}")  # unreachable: the config validates kinds
+__all__ = ["attacked_count", "eps_curve", "evaluate_model", "evaluate_run"]
 
 
 def _masking(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig, measured: dict) -> dict:
@@ -89,7 +63,7 @@ def evaluate_model(model: torch.nn.Module, test: Split, cfg: EvalConfig, device:
         torch.manual_seed(cfg.seed)  # each attack's randomness does not depend on the ones before it
         t0 = time.time()
         m = attacked_count(a, n)
-        attack = build_attack(model, a, cfg.seed, cfg.batch_size)
+        attack = attacks.build(a, model, attacks.AttackContext(seed=cfg.seed, batch_size=cfg.batch_size))
         correct = attack_correct(model, x[:m], y[:m], attack, cfg.batch_size, progress=progress, desc=a.name)
         out["attacks"][a.name] = {"accuracy": percent(correct), **a.model_dump(exclude={"name"}), "n_examples": m,
                                   "seconds": round(time.time() - t0, 1)}

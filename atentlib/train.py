@@ -247,8 +247,8 @@ def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log
     optimizer = make_optimizer(model, tc)
     scheduler = lr_scheduler(optimizer, tc)
     ball = Ball(exp.threat.norm, exp.threat.eps)
-    defense = defenses.build(dcfg, ball, model_name=exp.model, num_classes=num_classes, optimizer=optimizer,
-                             device=device)
+    defense = defenses.build(dcfg, ball, defenses.DefenseContext(model_name=exp.model, num_classes=num_classes,
+                                                                 optimizer=optimizer, device=device))
     init_weights, init_record = load_init(tc, device)
     history: list[dict] = []
     best_rob, start_epoch, rng, own_rng = -1.0, 0, None, False

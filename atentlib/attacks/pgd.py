@@ -7,13 +7,17 @@ such as MART's batch mean or TRADES's summed KL) and the model's mode.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
+from ..config_base import AttackConfigBase
+from ..scoring import Attack
 from ..threat import Ball, Radius, model_mode
+from .registry import AttackContext, AttackPlugin
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, y) -> loss [B], or a scalar
 
@@ -64,3 +68,27 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ball: Ball, steps: i
                 best[better] = x_adv[better]
                 best_key = torch.where(better, key, best_key)
     return best.detach()
+
+
+class IterativeAttackConfig(AttackConfigBase):
+    """Fields of the PGD-style attacks: steps of a given size from a random start, worst case over restarts."""
+
+    steps: int = Field(..., ge=1)
+    step_size: float = Field(..., gt=0)
+    restarts: int = Field(1, ge=1)
+    random_start: bool = True
+
+
+class PgdAttack(IterativeAttackConfig):
+    """PGD on cross-entropy (atentlib.attacks.pgd), worst case over restarts. `kind` may be left out."""
+
+    kind: Literal["pgd"] = "pgd"
+    norm: Literal["linf", "l2"]
+
+
+def _build(a: PgdAttack, model: nn.Module, context: AttackContext) -> Attack:
+    ball = Ball(a.norm, a.eps)
+    return lambda x, y: pgd(model, x, y, ball, a.steps, a.step_size, a.restarts, a.random_start)
+
+
+PLUGINS = (AttackPlugin("pgd", PgdAttack, _build),)

@@ -9,13 +9,25 @@ constants 1.0001 / 1e-12 / 1.0000001 keep the logarithms finite.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from ..attacks.pgd import pgd
 from ..threat import Ball
-from .base import Defense, StepOutput
+from .base import Defense, PgdCraftedConfig, StepOutput
+from .registry import DefensePlugin
+
+
+class MartDefense(PgdCraftedConfig):
+    """MART (Wang et al.): boosted CE at x' + beta * mean_i KL(p(x_i) || p(x'_i)) (1 - p_y(x_i)), x' by CE PGD
+    in the experiment's ball from x + 0.001 N(0, I), model in eval mode while crafting."""
+
+    kind: Literal["mart"]
+    beta: float = Field(6.0, ge=0, description="weight of the misclassification-aware KL term")
 
 
 def ce_pgd_from_normal(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ball: Ball, steps: int,
@@ -53,3 +65,6 @@ class MART(Defense):
         loss = t["bce"].mean() + c.beta * (t["kl"] * t["weight"]).mean()
         loss.backward()
         return StepOutput(loss.detach(), x_adv)
+
+
+PLUGINS = (DefensePlugin("mart", MART, MartDefense, "MART"),)

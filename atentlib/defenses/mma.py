@@ -18,13 +18,37 @@ are clamped to [0, 1] (the authors' returned x + eps u is not); no separate OMMA
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from ..attacks.pgd import pgd
+from ..config_base import DefenseConfigBase
 from ..threat import Ball, Norm, model_mode, per_example, per_sample_norm
-from .base import Defense, StepOutput
+from .base import Defense, DefenseContext, StepOutput
+from .registry import DefensePlugin
+
+
+class MmaDefense(DefenseConfigBase):
+    """MMA (Ding et al.): per-example radius kept across epochs; AN-PGD (PGD at the stored radius, then a
+    bisection along its direction for the smallest radius that flips the soft logit margin); CE there when the
+    radius is below d_max, CE on the clean input for misclassified points; clean CE mixed in at clean_weight.
+    Defaults follow the authors' code (BorealisAI/mma_training, config.py)."""
+
+    kind: Literal["mma"]
+    d_max: float | None = Field(None, gt=0, description="hinge threshold d_max (None: the experiment's threat "
+                                "eps, scaled during an eps warm-up); the papers' CIFAR l2 run uses 1")
+    min_eps: float | None = Field(None, gt=0, description="floor of the stored radius (None: d_max / 2; authors: "
+                                  "0.5 for l2 CIFAR/MNIST, 0.1 MNIST linf, 0.005 CIFAR linf)")
+    max_eps_factor: float = Field(1.05, ge=1, description="bisection upper bound = max_eps_factor * d_max")
+    steps: int = Field(10, ge=1, description="PGD steps of AN-PGD (authors: CIFAR 10, MNIST 40)")
+    step_scale: float = Field(2.5, gt=0, description="PGD step = step_scale * radius / steps")
+    search_steps: int = Field(10, ge=1, description="bisection steps")
+    clean_weight: float = Field(1 / 3, ge=0, le=1, description="weight of the clean CE gradient (1/3; 0 = OMMA)")
+    random_start: bool = Field(True, description="uniform random start inside the per-example ball")
 
 
 def soft_logit_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -75,8 +99,8 @@ def bisection(model: nn.Module, x: torch.Tensor, y: torch.Tensor, unit: torch.Te
 class MMA(Defense):
     name = "mma"
 
-    def __init__(self, cfg, ball):
-        super().__init__(cfg, ball)
+    def __init__(self, cfg: MmaDefense, ball: Ball, context: DefenseContext | None = None):
+        super().__init__(cfg, ball, context)
         self.radii = torch.zeros(0)  # per dataset index; 0: not seen yet, or misclassified last time
 
     @property
@@ -138,3 +162,7 @@ class MMA(Defense):
 
     def load_state_dict(self, state: dict) -> None:
         self.radii = state["radii"].detach().clone().float()
+
+
+PLUGINS = (DefensePlugin("mma", MMA, MmaDefense, "MMA",
+                         distributed_unsupported="its per-example radii are updated by each rank on its own shard"),)

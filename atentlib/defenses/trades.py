@@ -9,13 +9,25 @@ ball and [0, 1] after each step; the loss is then taken in train mode with gradi
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from ..attacks.pgd import pgd
 from ..threat import Ball, model_mode
-from .base import Defense, StepOutput
+from .base import Defense, PgdCraftedConfig, StepOutput
+from .registry import DefensePlugin
+
+
+class TradesDefense(PgdCraftedConfig):
+    """TRADES (Zhang et al.): CE(f(x)) + beta * KL(f(x) || f(x')) / B, x' maximising the KL by PGD in the
+    experiment's ball from x + 0.001 N(0, I), model in eval mode while crafting. Defaults: CIFAR linf."""
+
+    kind: Literal["trades"]
+    beta: float = Field(6.0, ge=0, description="weight of the KL term (1/lambda); 6 in the papers, 5 in ACT's runs")
 
 
 def kl_sum(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
@@ -50,3 +62,6 @@ class TRADES(Defense):
         loss = F.cross_entropy(logits, y) + c.beta * kl_sum(logits, model(x_adv)) / len(x)
         loss.backward()
         return StepOutput(loss.detach(), x_adv)
+
+
+PLUGINS = (DefensePlugin("trades", TRADES, TradesDefense, "TRADES"),)
