@@ -39,6 +39,7 @@ from .transfer import transfer, transfer_accuracy
 for _module in (_pgd, _fgsm, _cw, _foolbox_adapter, _autoattack_adapter, _atent_attack):  # the order of messages
     for _plugin in _module.PLUGINS:
         register_attack(_plugin)
+del _module, _plugin
 
 __all__ = ["ATTACKS", "AttackContext", "AttackPlugin", "build", "register_attack",
            "AtentAttack", "AutoAttackAttack", "CwL2Attack", "CwLinfAttack", "DeepFoolAttack", "FgsmAttack",

@@ -7,6 +7,8 @@ in the order messages and help list them; code outside the package adds one with
 """
 from __future__ import annotations
 
+from ..config_base import DefenseConfigBase
+from ..samplers import AtentL2Defense, AtentLinfDefense
 from . import act, atent, entropy_sgd, mart, mma, pgd_at, sgd, trades
 from .act import ActDefense
 from .base import Defense, DefenseContext, PgdCraftedConfig, StepOutput
@@ -17,12 +19,11 @@ from .pgd_at import PgdAtDefense
 from .registry import DEFENSES, DefensePlugin, build, describe_defenses, display_names, register_defense
 from .sgd import SgdDefense
 from .trades import TradesDefense
-from ..config_base import DefenseConfigBase
-from ..samplers import AtentL2Defense, AtentLinfDefense
 
 for _module in (sgd, pgd_at, atent, trades, mart, mma, act, entropy_sgd):  # the order of messages and help
     for _plugin in _module.PLUGINS:
         register_defense(_plugin)
+del _module, _plugin
 
 __all__ = ["DEFENSES", "Defense", "DefenseConfigBase", "DefenseContext", "DefensePlugin", "PgdCraftedConfig",
            "StepOutput", "build", "describe_defenses", "display_names", "register_defense",
