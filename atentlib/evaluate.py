@@ -19,10 +19,11 @@ from .config import AttackConfig, EvalConfig
 from .curves import eps_curve
 from .data import Split
 from .masking import run_masking_checks
-from .scoring import attack_correct, encode_correct, percent, predictions
+from .scoring import attack_accuracy, attack_correct, encode_correct, percent, predictions
 
-# eps_curve lives in atentlib.curves (the masking checks use it too); it stays importable from here
-__all__ = ["attacked_count", "eps_curve", "evaluate_model", "evaluate_run"]
+# eps_curve (atentlib.curves) and attack_accuracy (atentlib.scoring) stay importable from here: notebooks call
+# evaluate.eps_curve and evaluate.attack_accuracy
+__all__ = ["attack_accuracy", "attacked_count", "eps_curve", "evaluate_model", "evaluate_run"]
 
 
 def _masking(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig, measured: dict) -> dict:

@@ -10,15 +10,16 @@ from __future__ import annotations
 from ..config_base import DefenseConfigBase
 from ..samplers import AtentL2Defense, AtentLinfDefense
 from . import act, atent, entropy_sgd, mart, mma, pgd_at, sgd, trades
-from .act import ActDefense
+from .act import ACT, ActDefense
+from .atent import ATENT
 from .base import Defense, DefenseContext, PgdCraftedConfig, StepOutput
-from .entropy_sgd import EntropySgdDefense
-from .mart import MartDefense
-from .mma import MmaDefense
-from .pgd_at import PgdAtDefense
+from .entropy_sgd import EntropySGD, EntropySgdDefense
+from .mart import MART, MartDefense
+from .mma import MMA, MmaDefense
+from .pgd_at import PGDAT, PgdAtDefense
 from .registry import DEFENSES, DefensePlugin, build, describe_defenses, display_names, register_defense
-from .sgd import SgdDefense
-from .trades import TradesDefense
+from .sgd import SGD, SgdDefense
+from .trades import TRADES, TradesDefense
 
 for _module in (sgd, pgd_at, atent, trades, mart, mma, act, entropy_sgd):  # the order of messages and help
     for _plugin in _module.PLUGINS:
@@ -27,5 +28,6 @@ del _module, _plugin
 
 __all__ = ["DEFENSES", "Defense", "DefenseConfigBase", "DefenseContext", "DefensePlugin", "PgdCraftedConfig",
            "StepOutput", "build", "describe_defenses", "display_names", "register_defense",
+           "ACT", "ATENT", "EntropySGD", "MART", "MMA", "PGDAT", "SGD", "TRADES",
            "ActDefense", "AtentL2Defense", "AtentLinfDefense", "EntropySgdDefense", "MartDefense", "MmaDefense",
            "PgdAtDefense", "SgdDefense", "TradesDefense"]
