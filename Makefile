@@ -63,13 +63,17 @@ lab: $(STAMP)
 	env -u MPLBACKEND JUPYTER_CONFIG_PATH=$(CURDIR)/tools/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
 	  jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_start_here.py
 
-# Outside CI: run notebooks/00_start_here.py in a real JupyterLab driven by headless Chromium (Playwright), fail on
-# any error output, screenshot build/lab_check.png. Needs Debian's chromium (apt-get install -y chromium); the
-# playwright package is installed here if missing (it never downloads a browser).
+# Outside CI: two runs in a real JupyterLab driven by headless Chromium (Playwright), each failing on any error
+# output: notebooks/00_start_here.py (screenshot build/lab_check.png), then notebooks/fig2_sampling_1d.py, whose
+# σ (temperature) slider is moved and whose exploration figure must be redrawn (build/lab_check_fig2.png). Needs
+# Debian's chromium (apt-get install -y chromium); the playwright package is installed here if missing (it never
+# downloads a browser).
 .PHONY: lab-check
 lab-check: $(STAMP)
 	python -c "import playwright" 2>/dev/null || python -m pip install --quiet playwright==1.65.2
 	python tools/lab_check.py
+	python tools/lab_check.py --notebook notebooks/fig2_sampling_1d.py --screenshot build/lab_check_fig2.png \
+	  --slider temperature
 
 clean-build:
 	rm -rf build
