@@ -13,10 +13,11 @@ from typing import Any
 import pandas as pd
 
 from .config import Profile
+from .report import seed_base
 
 __all__ = ["Gap", "common_and_own", "explain_gaps", "large_gaps", "setup_differences"]
 
-# the sizes of the full MNIST splits, for a data entry that takes all of them (n_train / n_test unset)
+# the sizes of the full training and test splits, for a data entry that takes all of them (n_train / n_test unset)
 FULL_SPLITS = {"mnist": {"n_train": 60000, "n_test": 10000}, "cifar10": {"n_train": 50000, "n_test": 10000}}
 TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr_milestones", "eps_warmup_epochs", "amp")
 
@@ -111,7 +112,7 @@ def explain_gaps(summary: pd.DataFrame, paper_rows: dict, compare: dict[str, str
     per_defense = {}
     for row in dict.fromkeys(g.defense for g in gaps):
         # a table row is a defense, its seeds averaged (<d>_seed<N>), or an early-stopped one (<d>_e)
-        name = next((c for c in (row, row.split("_seed")[0], row.removesuffix("_e")) if c in trained), None)
+        name = next((c for c in (row, seed_base(row), row.removesuffix("_e")) if c in trained), None)
         if name is not None:
             per_defense[row] = setup_differences(ours, reference, experiment, name)
     common, own = common_and_own(per_defense) if len(per_defense) > 1 else ([], per_defense)

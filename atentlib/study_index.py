@@ -53,18 +53,16 @@ def lead_section(profile: Profile, dvc_yaml: Path, notebooks_dir: Path, out_dir:
              f"Pipeline `{Path(dvc_yaml).as_posix()}` (`make repro-{name}`).", ""]
     for st in notebook_stages(dvc_yaml):
         nb = Path(notebooks_dir) / f"{st['notebook']}.py"
-        tables = [o for o in st["outs"] if o.startswith("tables/") and o.endswith(".md")]
-        figures = [o for o in st["outs"] if o.startswith("figures/") and o.endswith(".png")]
+        made = [o for o in st["outs"] if (root / o).exists()]
+        tables = [o for o in made if o.startswith("tables/") and o.endswith(".md")]
+        figures = [o for o in made if o.startswith("figures/") and o.endswith(".png")]
         lines += [f"### {_title(nb)} (`{name}`)", ""]
-        made = [t for t in tables if (root / t).exists()] + [f for f in figures if (root / f).exists()]
-        if not made:
+        if not tables and not figures:
             lines += [f"Not made yet: stage `{st['stage']}` of `{Path(dvc_yaml).as_posix()}` has not run.", ""]
             continue
         for t in tables:
-            if (root / t).exists():
-                lines += [(root / t).read_text().strip(), ""]
-        lines += [f"![{Path(f).stem}]({os.path.relpath(root / f, out_dir)})" for f in figures
-                  if (root / f).exists()] + [""]
+            lines += [(root / t).read_text().strip(), ""]
+        lines += [f"![{Path(f).stem}]({os.path.relpath(root / f, out_dir)})" for f in figures] + [""]
     return lines
 
 
