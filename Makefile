@@ -26,10 +26,18 @@ repro: $(STAMP)
 	dvc metrics show
 
 # The converged profile (params/converged.yaml): hours on a 2-core CPU; resumes where it stopped when run again.
+# Its runs use one thread each (cpu_threads: 1, so that the accuracies come back bit for bit), so the linf and the l2
+# halves (train, evaluate, audit) run side by side, one per core; then the notebooks, the zoo and the index.
+CONVERGED := pipelines/converged/dvc.yaml
 repro-converged: $(STAMP)
 	dvc config core.analytics false
-	dvc repro pipelines/converged/dvc.yaml
+	dvc repro $(CONVERGED):data
+	for n in linf l2; do \
+	  (for s in train evaluate audit; do dvc repro -s $(CONVERGED):$${s}_$$n || exit 1; done) & pids="$$pids $$!"; \
+	done; ok=0; for p in $$pids; do wait $$p || ok=1; done; test $$ok -eq 0
+	dvc repro $(CONVERGED)
 	python -m atentlib zoo --profile converged
+	dvc repro -s dvc.yaml:figures_index
 
 # pytest exits 5 when it collects no test: that is a failure of the suite, said plainly.
 test: $(STAMP)
@@ -63,13 +71,17 @@ lab: $(STAMP)
 	env -u MPLBACKEND JUPYTER_CONFIG_PATH=$(CURDIR)/tools/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
 	  jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_start_here.py
 
-# Outside CI: run notebooks/00_start_here.py in a real JupyterLab driven by headless Chromium (Playwright), fail on
-# any error output, screenshot build/lab_check.png. Needs Debian's chromium (apt-get install -y chromium); the
-# playwright package is installed here if missing (it never downloads a browser).
+# Outside CI: two runs in a real JupyterLab driven by headless Chromium (Playwright), each failing on any error
+# output: notebooks/00_start_here.py (screenshot build/lab_check.png), then notebooks/fig2_sampling_1d.py, whose
+# σ (temperature) slider is moved and whose exploration figure must be redrawn (build/lab_check_fig2.png). Needs
+# Debian's chromium (apt-get install -y chromium); the playwright package is installed here if missing (it never
+# downloads a browser).
 .PHONY: lab-check
 lab-check: $(STAMP)
 	python -c "import playwright" 2>/dev/null || python -m pip install --quiet playwright==1.65.2
 	python tools/lab_check.py
+	python tools/lab_check.py --notebook notebooks/fig2_sampling_1d.py --screenshot build/lab_check_fig2.png \
+	  --slider temperature
 
 clean-build:
 	rm -rf build

@@ -134,8 +134,10 @@ def cmd_index(args) -> None:
     from .study_index import build_index
 
     out = Path(args.out)
-    atomic_write_bytes(out, build_index(load_profile(args.profile), Path(args.dvc_yaml), Path("notebooks"),
-                                        out.parent).encode())
+    lead = [(load_profile(name), Path("pipelines") / name / "dvc.yaml") for name in args.lead]
+    profile = load_profile(args.profile)  # loaded last: its settings (threads) are the ones in force
+    atomic_write_bytes(out, build_index(profile, Path(args.dvc_yaml), Path("notebooks"), out.parent,
+                                        lead=lead).encode())
     print(f"wrote {out}")
 
 
@@ -191,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                        "notebook and parameters that made it")
     p.add_argument("--dvc-yaml", default="dvc.yaml")
     p.add_argument("--out", default="figures/index.md")
+    p.add_argument("--lead", nargs="*", default=[], metavar="PROFILE",
+                   help="profiles whose pipeline (pipelines/<profile>/dvc.yaml) is shown first, its tables in full")
     p.set_defaults(func=cmd_index)
     p = sub.add_parser("zoo", parents=[common], help="copy the last checkpoints of the profile's PGD-AT and ATENT runs "
                        "(every seed) into zoo/, with their accuracies and checksums (atentlib.zoo.load reads them)")

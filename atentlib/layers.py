@@ -18,7 +18,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "method": ("samplers", "attacks", "defenses", "certify", "langevin1d"),
     "engine": ("config", "config_eval", "data", "checkpoint", "augment", "distributed", "stopping", "train",
                "curves", "masking", "evaluate"),
-    "study": ("report", "report_names", "report_results", "report_tables", "report_output", "plots", "verdict",
+    "study": ("report", "departures", "report_names", "report_results", "report_tables", "report_output", "plots", "verdict",
               "variants", "zoo", "tsne", "runs", "optional_data", "notebook", "study_index", "timings", "__main__"),
 }
 ORDER = tuple(LAYERS)  # lowest first

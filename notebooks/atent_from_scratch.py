@@ -105,7 +105,9 @@ def atent_backward(model, x, y, K=K, step_size=step_size, gamma=gamma, noise=noi
         if k < K:                                                            # 1. one Langevin step
             g = grads[0]
             direction = g.sign() if step_direction == "sign" else g
-            x_next = x_k.detach() + step_size * direction + noise * math.sqrt(2 * step_size) * torch.randn_like(x)
+            # the increment is summed first, as atentlib does: a last-bit difference in x^k can flip the sign of a
+            # near-zero pixel gradient and send two otherwise equal chains apart
+            x_next = x_k.detach() + (step_size * direction + noise * math.sqrt(2 * step_size) * torch.randn_like(x))
             if k + 1 == K:                                                   # project at the last step only
                 x_next = x + (x_next - x).clamp(-r, r)
             x_k = x_next.clamp(0, 1)

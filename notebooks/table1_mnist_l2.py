@@ -53,7 +53,7 @@ early_stopped = "pgd_at"  # its best checkpoint is the PGD-AT(E) row
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from atentlib import plots, report
+from atentlib import departures, plots, report
 from atentlib.config import load_profile
 
 prof = load_profile(profile)
@@ -121,3 +121,12 @@ if not robust.empty and "pgd40" in robust:
     paper_order = sorted((d for d in robust.index if "pgd40" in paper["rows"].get(d, {})),
                          key=lambda d: -paper["rows"][d]["pgd40"])
     print("The paper's ranking of the same defenses:", ", ".join(report.display_name(d) for d in paper_order))
+
+# %% [markdown]
+# ## Where we differ from the paper, and why
+# Every number more than two points from the paper's, then how this profile's set-up departs from the paper's
+# protocol (the `paper` profile) for those defenses: the candidate reasons for the gaps. Computed from the profiles.
+
+# %%
+for line in departures.explain_gaps(summary, paper["rows"], compare, prof, load_profile("paper"), experiment):
+    print(line)

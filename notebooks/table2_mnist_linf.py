@@ -50,7 +50,7 @@ early_stopped = "pgd_at"  # its best checkpoint is the PGD-AT(E) row
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from atentlib import plots, report
+from atentlib import departures, plots, report
 from atentlib.config import load_profile
 
 prof = load_profile(profile)
@@ -115,7 +115,8 @@ plt.show()
 # Computed from the numbers above, not written by hand.
 
 # %%
-for line in report.findings(summary, paper["rows"], {"natural": "natural", "pgd20": "pgd20", "cw": "cw"}):
+COMPARE = {"natural": "natural", "pgd20": "pgd20", "cw": "cw"}  # our metric -> the paper's key
+for line in report.findings(summary, paper["rows"], COMPARE):
     print(line)
 if {"pgd20", "pgd40"} <= set(summary.columns):
     drop = (summary["pgd20"] - summary["pgd40"]).round(2)
@@ -124,3 +125,12 @@ robust = summary.drop(index=[d for d in ("sgd", "entropy_sgd") if d in summary.i
 if not robust.empty and "pgd40" in robust:
     top = robust["pgd40"].idxmax()
     print(f"Most robust under PGD-40 here: {report.display_name(top)} ({robust.loc[top, 'pgd40']:.2f}%)")
+
+# %% [markdown]
+# ## Where we differ from the paper, and why
+# Every number more than two points from the paper's, then how this profile's set-up departs from the paper's
+# protocol (the `paper` profile) for those defenses: the candidate reasons for the gaps. Computed from the profiles.
+
+# %%
+for line in departures.explain_gaps(summary, paper["rows"], COMPARE, prof, load_profile("paper"), experiment):
+    print(line)

@@ -82,6 +82,27 @@ def test_figures_index_lists_every_figure_with_its_notebook(tmp_path):
     assert f"`n_examples` = `{n}`" in md and "not a reproduction" in md
 
 
+def test_figures_index_puts_the_converged_tables_first_in_full(tmp_path):
+    """The converged pipeline's tables lead the index, written out in full; a stage that has not run says so."""
+    from atentlib.study_index import build_index
+
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    (tmp_path / "pipelines" / "converged").mkdir(parents=True)
+    lead_yaml = tmp_path / "pipelines" / "converged" / "dvc.yaml"
+    lead_yaml.write_text((ROOT / "pipelines" / "converged" / "dvc.yaml").read_text())
+    table = tmp_path / "tables" / "converged" / "table2_mnist_linf.md"
+    table.parent.mkdir(parents=True)
+    table.write_text("| defense | pgd20 (converged) | PGD-20 (paper) |\n|:--|--:|--:|\n| pgd_at | 95.10 | 96.01 |\n")
+    md = build_index(load_profile("quick"), tmp_path / "dvc.yaml", ROOT / "notebooks", tmp_path / "figures",
+                     lead=[(load_profile("converged"), lead_yaml)])
+    first_converged, first_quick = md.index("## The `converged` profile"), md.index("## The `quick` profile")
+    assert first_converged < first_quick
+    assert md.index("| pgd_at | 95.10 | 96.01 |") < first_quick          # the table itself, before the tour
+    assert "Not made yet: stage `verdict`" in md[:first_quick]           # the verdict has not run here
+    assert "Not made yet: stage `table2_mnist_linf`" not in md
+
+
 def test_train_help_lists_every_defense_and_its_parameters(capsys):
     from atentlib.__main__ import main
 

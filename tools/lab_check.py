@@ -1,5 +1,6 @@
 """`make lab-check`: open a jupytext notebook in a real JupyterLab, run every cell in a headless browser, and fail
-on any error output. Outside CI: it needs Debian's Chromium and the `playwright` Python package.
+on any error output; with --slider, also move an ipywidgets slider and require the figure it drives to be redrawn.
+Outside CI: it needs Debian's Chromium and the `playwright` Python package.
 
 What it does, in order:
 1. starts JupyterLab on 127.0.0.1 at a free port, with a token only this script knows, no browser, the repository
@@ -8,14 +9,32 @@ What it does, in order:
 2. drives the system Chromium (/usr/bin/chromium, never a downloaded browser) through Playwright: opens the
    notebook with the "Jupytext Notebook" viewer (the .py is read as a notebook by jupytext), waits for the kernel,
    runs all cells and waits until every code cell has run or one has failed;
-3. saves a screenshot (build/lab_check.png by default) and checks the page: no stderr/error output holding a
-   traceback (DOM), no output of type "error" in the notebook model, and at least one rendered figure;
-4. shuts the server down (its kernels with it) and makes sure nothing it started is left running.
+3. with --slider LABEL: finds the slider whose description contains LABEL (ipywidgets renders it as
+   `.widget-slider`, a noUiSlider `.noUi-handle` and a `.widget-readout`), focuses its handle and presses ArrowRight
+   (--slider-presses times, each one slider step), then waits until the slider's readout has changed and the
+   image in the same cell's output widget (`.widget-output img`) has a new src, i.e. the kernel reran the
+   callback and sent a new figure; the page is then checked again for error outputs (a failing callback shows its
+   traceback in the output widget);
+4. saves a screenshot (build/lab_check.png by default; with --slider the output holding the slider is scrolled
+   into view, and a second screenshot, <screenshot name>_before.png, shows it before the move) and checks the
+   page: no stderr/error output holding a traceback (DOM), no output of type "error" in the notebook model, and
+   at least one rendered figure;
+5. shuts the server down (its kernels with it) and makes sure nothing it started is left running;
+6. removes what the run added to the notebook's folder, the kernel's working directory (a notebook that writes
+   with its default relative paths, as Figure 2's does, leaves figures/ and metrics/ there; JupyterLab leaves
+   .ipynb_checkpoints/), and fails if the run changed a file that was already there.
 
 Install once:  apt-get install -y chromium   and   python -m pip install playwright   (`make lab-check` does the
-second). Usage: python tools/lab_check.py [--notebook notebooks/00_start_here.py] [--screenshot build/lab_check.png]
-Exit status: 0 when the notebook ran clean, 1 when a cell failed or the page could not be driven, 2 when a
-prerequisite is missing.
+second). Usage:
+    python tools/lab_check.py [--notebook notebooks/00_start_here.py] [--screenshot build/lab_check.png]
+                              [--slider LABEL [--slider-presses N]]
+One notebook per invocation; `make lab-check` runs two: the start-here notebook, then
+    python tools/lab_check.py --notebook notebooks/fig2_sampling_1d.py --screenshot build/lab_check_fig2.png \\
+        --slider temperature
+which moves the σ (temperature) slider of Figure 2's exploration cell. The server log is written beside the
+screenshot (<screenshot name>_server.log).
+Exit status: 0 when the notebook ran clean (and, with --slider, the figure was redrawn), 1 when a cell failed, the
+slider or its redraw was not found, or the page could not be driven, 2 when a prerequisite is missing.
 """
 from __future__ import annotations
 
@@ -71,6 +90,18 @@ STATE_JS = """() => {
   };
 }"""
 
+# the slider whose description contains a label, its readout, and the image of the output widget in its cell
+SLIDER_JS = """(label) => {
+  const sliders = Array.from(document.querySelectorAll('.jp-NotebookPanel .widget-slider'));
+  const slider = sliders.find(s => (s.querySelector('.widget-label') || {}).textContent?.includes(label));
+  if (!slider) return {found: false, labels: sliders.map(s => (s.querySelector('.widget-label') || {}).textContent)};
+  const cell = slider.closest('.jp-Cell');
+  const img = cell && cell.querySelector('.widget-output img');
+  const readout = slider.querySelector('.widget-readout');
+  return {found: true, readout: readout ? (readout.value ?? readout.textContent) : null,
+          src: img ? img.getAttribute('src') : null, handles: slider.querySelectorAll('.noUi-handle').length};
+}"""
+
 
 class CheckFailed(RuntimeError):
     pass
@@ -94,6 +125,27 @@ def port_open(port: int) -> bool:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def snapshot(folder: Path) -> dict[Path, str]:
+    """Every file under `folder`, with its sha256."""
+    return {p: sha256(p) for p in folder.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+def clean_up(folder: Path, before: dict[Path, str]) -> list[str]:
+    """Remove the files (and then empty folders) the run added under `folder`; return the files it changed."""
+    after = snapshot(folder)
+    added = sorted(p for p in after if p not in before)
+    for p in added:
+        p.unlink()
+    for d in sorted({d for p in added for d in p.parents if d.is_relative_to(folder) and d != folder},
+                    key=lambda d: len(d.parts), reverse=True):  # the folders they were in, when left empty
+        if d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
+    if added:
+        log(f"removed {len(added)} files the run wrote under {folder.relative_to(REPO)}: "
+            + ", ".join(str(p.relative_to(folder)) for p in added))
+    return [str(p.relative_to(REPO)) for p, h in before.items() if after.get(p) != h]
 
 
 def find_chromium(explicit: str | None) -> str:
@@ -202,7 +254,55 @@ def stop_server(proc: subprocess.Popen, port: int, token: str, tmp: Path) -> Non
     log(f"server on port {port} shut down (exit status {proc.returncode})")
 
 
-def drive(chromium: str, port: int, token: str, notebook: str, screenshot: Path, timeout: float) -> dict:
+def move_slider(page, label: str, presses: int, timeout: float, shot_before: Path) -> dict:
+    """Press ArrowRight on the handle of the slider labelled `label`; wait for its readout and the figure of its
+    cell's output widget to change. Returns what was seen before and after (the image src as a short digest).
+    The page before the move is saved to `shot_before`."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(f"() => ({SLIDER_JS})({json.dumps(label)}).found", timeout=30_000)
+    except PlaywrightTimeout:
+        raise CheckFailed(f"no slider labelled {label!r} was rendered: "
+                          f"{page.evaluate(SLIDER_JS, label)}") from None
+    before = page.evaluate(SLIDER_JS, label)
+    if not before["src"]:
+        raise CheckFailed(f"the cell of slider {label!r} shows no figure in an output widget")
+    slider = page.locator(".jp-NotebookPanel .widget-slider").filter(
+        has=page.locator(".widget-label", has_text=label)).first
+    slider.locator("xpath=ancestor::div[contains(@class, 'jp-OutputArea')][1]").evaluate(
+        "o => o.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shot_before))
+    handle = slider.locator(".noUi-handle").first
+    handle.focus()
+    for _ in range(presses):
+        page.keyboard.press("ArrowRight")
+    log(f"slider {label!r}: {presses} x ArrowRight from {before['readout']}; waiting for the redraw")
+    changed = f"""() => {{
+      const s = ({SLIDER_JS})({json.dumps(label)});
+      return s.found && s.src && s.src !== {json.dumps(before['src'])} && s.readout !== {json.dumps(before['readout'])};
+    }}"""
+    try:
+        page.wait_for_function(changed, timeout=timeout * 1000, polling=250)
+    except PlaywrightTimeout:
+        now = page.evaluate(SLIDER_JS, label)
+        raise CheckFailed(f"slider {label!r}: no redraw within {timeout:.0f} s (readout {before['readout']} -> "
+                          f"{now['readout']}, figure {'changed' if now['src'] != before['src'] else 'unchanged'};"
+                          f" errors on the page: {page.evaluate(ERROR_JS)})") from None
+    # each press may send a value, each value a redraw: wait until the kernel has drawn the last one
+    page.wait_for_function(f"() => {{ const s = ({STATE_JS})(); return s && s.kernel === 'idle'; }}",
+                           timeout=timeout * 1000, polling=250)
+    page.wait_for_timeout(1000)  # let the new image render
+    after = page.evaluate(SLIDER_JS, label)
+    digest = lambda src: hashlib.sha256(src.encode()).hexdigest()[:12]  # noqa: E731
+    return {"label": label, "presses": presses, "readout_before": before["readout"],
+            "readout_after": after["readout"], "figure_before": digest(before["src"]),
+            "figure_after": digest(after["src"])}
+
+
+def drive(chromium: str, port: int, token: str, notebook: str, screenshot: Path, timeout: float,
+          slider: str | None = None, presses: int = 4) -> dict:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
@@ -255,14 +355,29 @@ def drive(chromium: str, port: int, token: str, notebook: str, screenshot: Path,
                 raise CheckFailed(f"the cells did not finish within {timeout:.0f} s: {page.evaluate(STATE_JS)}; "
                                   f"screenshot at {screenshot}") from None
             page.wait_for_timeout(1000)  # let the last outputs render
+            seconds = round(time.monotonic() - t0, 1)
+            moved = None
+            if slider is not None and not page.evaluate(STATE_JS)["modelErrors"]:
+                try:
+                    moved = move_slider(page, slider, presses, timeout,
+                                        screenshot.with_name(f"{screenshot.stem}_before{screenshot.suffix}"))
+                except CheckFailed:
+                    page.screenshot(path=str(screenshot))
+                    raise
             state = page.evaluate(STATE_JS)
-            state["seconds"] = round(time.monotonic() - t0, 1)
+            state["seconds"] = seconds
+            state["slider"] = moved
             state["domErrors"] = page.evaluate(ERROR_JS)
             state["pageErrors"] = page_errors
-            imgs = page.locator(".jp-RenderedImage img")
-            if imgs.count():
-                imgs.last.scroll_into_view_if_needed()
+            if moved is not None:  # the output of the slider's cell: the sliders and the redrawn figure
+                page.locator(".jp-CodeCell").filter(has=page.locator(".widget-slider")).first.locator(
+                    ".jp-OutputArea").first.evaluate("o => o.scrollIntoView({block: 'start'})")
                 page.wait_for_timeout(500)
+            else:
+                imgs = page.locator(".jp-RenderedImage img")
+                if imgs.count():
+                    imgs.last.scroll_into_view_if_needed()
+                    page.wait_for_timeout(500)
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot))
             return state
@@ -276,6 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--screenshot", default="build/lab_check.png")
     ap.add_argument("--chromium", default=None, help="browser binary (default: $CHROMIUM or /usr/bin/chromium)")
     ap.add_argument("--timeout", type=float, default=300, help="seconds for each wait (server, kernel, run)")
+    ap.add_argument("--slider", default=None, metavar="LABEL",
+                    help="after the run, move the ipywidgets slider whose description contains LABEL and require "
+                         "the figure of its cell's output widget to be redrawn")
+    ap.add_argument("--slider-presses", type=int, default=4, help="ArrowRight presses on the slider's handle")
     args = ap.parse_args(argv)
 
     chromium = find_chromium(args.chromium)
@@ -297,17 +416,19 @@ def main(argv: list[str] | None = None) -> int:
         pass
 
     before = sha256(nb_path)
+    folder_before = snapshot(nb_path.parent)
     tmp = Path(tempfile.mkdtemp(prefix="lab-check-"))
     write_lab_settings(tmp / "settings")
     port, token = free_port(), secrets.token_hex(24)
-    server_log = screenshot.with_name("lab_check_server.log")
+    server_log = screenshot.with_name(f"{screenshot.stem}_server.log")
     log(f"starting JupyterLab on 127.0.0.1:{port} (log: {server_log.relative_to(REPO)})")
     proc = start_server(port, token, tmp, server_log)
     state: dict | None = None
     failure: str | None = None
     try:
         wait_for_server(proc, port, token, args.timeout, server_log)
-        state = drive(chromium, port, token, args.notebook, screenshot, args.timeout)
+        state = drive(chromium, port, token, args.notebook, screenshot, args.timeout, args.slider,
+                      args.slider_presses)
     except CheckFailed as exc:
         failure = str(exc)
     except Exception as exc:  # playwright timeouts and the like
@@ -318,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         except CheckFailed as exc:
             failure = failure or str(exc)
         shutil.rmtree(tmp, ignore_errors=True)
+        changed = clean_up(nb_path.parent, folder_before)
 
     if state is not None:
         log(f"ran {state['executed']}/{state['code']} code cells in {state['seconds']} s; "
@@ -331,16 +453,25 @@ def main(argv: list[str] | None = None) -> int:
             problems.append(f"only {state['executed']} of {state['code']} code cells ran")
         if state["images"] == 0:
             problems.append("no figure was rendered")
+        if args.slider is not None and state["slider"] is None:
+            problems.append(f"the slider {args.slider!r} was not moved")
+        if state["slider"]:
+            m = state["slider"]
+            log(f"slider {m['label']!r} moved {m['readout_before']} -> {m['readout_after']}; the figure was redrawn "
+                f"(image {m['figure_before']} -> {m['figure_after']}, sha256 of its src)")
         if state["pageErrors"]:
             log("JavaScript errors on the page (not fatal): " + "; ".join(state["pageErrors"][:5]))
         if problems:
             failure = failure or "\n".join(problems)
     if sha256(nb_path) != before:
         failure = (failure + "\n" if failure else "") + f"{args.notebook} was modified during the check"
+    elif changed:
+        failure = (failure + "\n" if failure else "") + f"files changed during the check: {', '.join(changed)}"
     if failure:
         print(f"lab-check FAILED: {failure}", file=sys.stderr)
         return 1
-    log("OK: every cell ran without an error")
+    log("OK: every cell ran without an error" + (f" and the {args.slider!r} slider redrew the figure"
+                                                  if args.slider else ""))
     return 0
 
 
