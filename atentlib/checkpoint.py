@@ -23,6 +23,11 @@ from .data import atomic_write_bytes
 CHECKPOINT_FILES = {"last": "checkpoint.pt", "best": "best.pt"}  # the two checkpoints of a run folder
 
 
+def run_dir(runs_dir: Path | str, profile: str, experiment: str, defense: str) -> Path:
+    """The folder of one run: runs/<profile>/<experiment>/<defense>/ (checkpoints, curves, results)."""
+    return Path(runs_dir) / profile / experiment / defense
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint is missing its checksum, truncated, or corrupted."""
 

@@ -211,6 +211,48 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def expand_seeds(raw: dict, where: str = "profile") -> dict:
+    """Replace every defense written with `seeds: [s0, s1, ...]` by one run per seed, in place.
+
+    The first seed keeps the defense's name (its train seed set only where it differs from the experiment's); each
+    further seed s becomes `<defense>_seed<s>`, the same defense trained with train.seed = s, listed after the
+    experiment's other defenses (first seeds in the profile's order, then the further seeds). The tables average
+    the runs of one defense over its seeds (report_names groups `<defense>_seed<s>` with `<defense>`).
+    """
+    for exp_name, exp in (raw.get("experiments") or {}).items():
+        defenses = exp.get("defenses") if isinstance(exp, dict) else None
+        if not isinstance(defenses, dict):
+            continue
+        base_seed = (exp.get("train") or {}).get("seed", TrainConfig.model_fields["seed"].default)
+        expanded: dict = {}
+        further: dict = {}
+        for name, cfg in defenses.items():
+            if not isinstance(cfg, dict) or "seeds" not in cfg:
+                expanded[name] = cfg
+                continue
+            cfg = dict(cfg)
+            seeds = cfg.pop("seeds")
+            key = f"{where}: experiments.{exp_name}.defenses.{name}.seeds"
+            if (not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
+                    or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+                raise ProfileError(f"{key} = {seeds!r}: allowed is a non-empty list of distinct integers >= 0, "
+                                   "e.g. [0, 1, 2]")
+            for i, seed in enumerate(seeds):
+                run = f"{name}_seed{seed}" if i else name
+                train = dict(cfg.get("train") or {})
+                if i or seed != base_seed:
+                    train["seed"] = seed
+                run_cfg = {k: v for k, v in cfg.items() if k != "train"}
+                if train:
+                    run_cfg["train"] = train
+                if (run != name and run in defenses) or run in expanded or run in further:
+                    raise ProfileError(f"{key}: seed {seed} makes a run named {run!r}, which the experiment "
+                                       "already has")
+                (further if i else expanded)[run] = run_cfg
+        exp["defenses"] = {**expanded, **further}
+    return raw
+
+
 def load_profile(name_or_path: str | Path = "quick", params_dir: Path = PARAMS_DIR) -> Profile:
     """Load and validate a profile; raise ProfileError naming the file, key, value and what is allowed."""
     path = profile_path(name_or_path, params_dir)
@@ -220,6 +262,7 @@ def load_profile(name_or_path: str | Path = "quick", params_dir: Path = PARAMS_D
         raise ProfileError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ProfileError(f"{path} must hold a mapping at the top level")
+    expand_seeds(raw, where=str(path))
     try:
         profile = Profile.model_validate(raw)
         for exp in profile.experiments.values():  # validate per-defense train overrides now, not mid-run

@@ -17,7 +17,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("__init__", "config_base", "registry", "threat", "models", "scoring", "layers"),
     "method": ("samplers", "attacks", "defenses", "certify", "langevin1d"),
     "engine": ("config", "config_eval", "data", "checkpoint", "augment", "distributed", "stopping", "train",
-               "curves", "masking", "evaluate"),
+               "curves", "masking", "evaluate", "experiment"),
     "study": ("report", "departures", "report_names", "report_results", "report_tables", "report_output", "plots", "verdict",
               "variants", "zoo", "tsne", "runs", "optional_data", "notebook", "study_index", "timings", "__main__"),
 }

@@ -8,14 +8,10 @@ import torch
 from torch import nn
 
 from . import data
-from .checkpoint import CHECKPOINT_FILES, load_model
+from .checkpoint import CHECKPOINT_FILES, load_model, run_dir
 from .config import Profile
 
 __all__ = ["run_dir", "trained_model", "held_out"]
-
-def run_dir(runs_dir: Path | str, profile: str, experiment: str, defense: str) -> Path:
-    return Path(runs_dir) / profile / experiment / defense
-
 
 def trained_model(runs_dir: Path | str, profile: str, experiment: str, defense: str, which: str = "last",
                   device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
@@ -24,7 +20,7 @@ def trained_model(runs_dir: Path | str, profile: str, experiment: str, defense: 
         raise ValueError(f"which = {which!r}: allowed values are {', '.join(CHECKPOINT_FILES)}")
     path = run_dir(runs_dir, profile, experiment, defense) / CHECKPOINT_FILES[which]
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: train it first (dvc repro train@{experiment}-{defense}, or "
+        raise FileNotFoundError(f"{path} is missing: train it first (dvc repro run@{experiment}, or "
                                 f"python -m atentlib train --profile {profile} --experiment {experiment} "
                                 f"--defense {defense})")
     return load_model(path, device)
