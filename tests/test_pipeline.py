@@ -196,3 +196,17 @@ def test_the_converged_pipeline_trains_evaluates_and_audits_the_profiles_own_lis
             assert any(f"{kind} --" in c or (kind == "evaluate" and "evaluate --profile" in c)
                        for st in pipe["stages"].values() for c in _cmds(st)
                        if f"--experiment {e} " in c), (kind, e)
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+def test_every_parameter_a_stage_names_is_in_the_profile(profile):
+    """DVC stops before running anything when a stage's params key is missing from the active profile."""
+    raw = yaml.safe_load((ROOT / "params" / f"{profile}.yaml").read_text())
+    for name, stage in _stages().items():
+        for entry in stage.get("params", []):
+            for keys in (entry.values() if isinstance(entry, dict) else [[entry]]):
+                for key in keys:
+                    node = raw
+                    for part in key.split("."):
+                        assert isinstance(node, dict) and part in node, f"stage {name}: {key} not in {profile}"
+                        node = node[part]
