@@ -210,3 +210,15 @@ def test_every_parameter_a_stage_names_is_in_the_profile(profile):
                     for part in key.split("."):
                         assert isinstance(node, dict) and part in node, f"stage {name}: {key} not in {profile}"
                         node = node[part]
+
+
+def test_a_pipeline_with_a_stage_per_run_sees_every_run_of_its_profile():
+    """DVC's foreach reads the profile as written: a `seeds:` list there would silently drop the further seeds'
+    stages, so such a profile writes its seed runs out (the converged pipeline)."""
+    pipe = yaml.safe_load(PIPELINES[1].read_text())
+    raw = yaml.safe_load((ROOT / "params" / "converged.yaml").read_text())
+    prof = load_profile("converged")
+    for stage in pipe["stages"].values():
+        m = re.fullmatch(r"\$\{experiments\.(\w+)\.defenses\}", str(stage.get("foreach", "")))
+        if m:
+            assert list(raw["experiments"][m.group(1)]["defenses"]) == list(prof.experiments[m.group(1)].defenses)
