@@ -1,4 +1,4 @@
-"""Command line that the DVC stages call:  python -m atentlib {data,train,evaluate} --profile NAME ..."""
+"""Command line that the DVC stages call:  python -m atentlib {data,run,train,evaluate,notebook,...} --profile NAME"""
 from __future__ import annotations
 
 import argparse
@@ -46,24 +46,28 @@ def cmd_train(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .evaluate import evaluate_run
+    from .experiment import evaluate_suite
     from .train import pick_device
 
     profile = load_profile(args.profile)
     exp = profile.experiment(args.experiment)
     exp.defense(args.defense)
     bundle = _data(profile, exp.dataset)
-    suite = exp.suite(args.suite)
-    if args.suite == "audit":
-        which, filename = ("last",), "audit.json"
-    else:
-        with_best = suite.best_of is None or args.defense in suite.best_of
-        which, filename = ("last", "best") if with_best else ("last",), "eval.json"
-    res = evaluate_run(_run_dir(profile.profile, args.experiment, args.defense), bundle.test, suite,
-                       pick_device(profile.device), bundle.info, progress=not args.no_progress,
-                       checkpoints=which, filename=filename)
+    res = evaluate_suite(profile, args.experiment, args.defense, args.suite, bundle, pick_device(profile.device),
+                         progress=not args.no_progress)
     for which, r in res["checkpoints"].items():
         _print_result(f"{args.experiment}/{args.defense} [{which}, epoch {r['epoch']}]", r)
+
+
+def cmd_run(args) -> None:
+    from .experiment import run_experiment
+    from .train import pick_device
+
+    profile = load_profile(args.profile)
+    exp = profile.experiment(args.experiment)
+    out = run_experiment(profile, args.experiment, _data(profile, exp.dataset), pick_device(profile.device),
+                         results_dir=args.results_dir, progress=not args.no_progress)
+    print(f"wrote {out}")
 
 
 def _print_result(label: str, r: dict) -> None:
@@ -79,9 +83,9 @@ def _print_result(label: str, r: dict) -> None:
 
 def cmd_attack(args) -> None:
     """Any checkpoint under a named suite of the profile (the experiment is read from the checkpoint)."""
-    from .checkpoint import write_json
+    from .checkpoint import load_model, write_json
     from .evaluate import evaluate_model
-    from .train import load_model, pick_device
+    from .train import pick_device
 
     profile = load_profile(args.profile)
     device = pick_device(profile.device)
@@ -149,7 +153,7 @@ def cmd_timings(args) -> None:
 
 def _train_epilog() -> str:
     from .config import TrainConfig
-    from .config_defenses import describe_defenses
+    from .defenses import describe_defenses
 
     train = "\n".join(f"  {n} = {f.get_default(call_default_factory=True)!r}" + (f"  ({f.description})" if f.description
                                                                                  else "")
@@ -178,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--suite", choices=["evaluation", "audit"], default="evaluation",
                    help="evaluation: the profile's main suite on the last and best checkpoints -> eval.json; "
                         "audit: the stronger suite (AutoAttack, masking checks) on the last checkpoint -> audit.json")
+    p = sub.add_parser("run", parents=[common], help="every run of one experiment: train (resumes), evaluate, audit, "
+                       "then collect the results into results/<profile>/<experiment>.json")
+    p.add_argument("--experiment", required=True, help="an experiment of the profile, e.g. mnist_linf")
+    p.add_argument("--results-dir", default="results")
+    p.set_defaults(func=cmd_run)
     p = sub.add_parser("attack", parents=[common], help="attack any checkpoint with a suite of the profile")
     p.add_argument("checkpoint", help="a checkpoint file (e.g. runs/quick/mnist_linf/pgd_at/best.pt)")
     p.add_argument("--suite", choices=["evaluation", "audit"], default="evaluation")

@@ -9,15 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import torch
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-# the defense and attack schemas live in their own modules; atentlib.config re-exports them (one import for all)
-from .config_attacks import *  # noqa: F401,F403
-from .config_attacks import EvalConfig
-from .config_base import ProfileError, Strict
-from .config_defenses import *  # noqa: F401,F403
-from .config_defenses import DefenseConfig
+# Each defense's and each attack's schema lives in its plugin's module; profiles validate them through the two
+# registries, so a kind registered later (outside the package) validates too. The built-in schemas are re-exported
+# here: one import for every parameter class.
+from .attacks import (AtentAttack, AutoAttackAttack, CwL2Attack, CwLinfAttack, DeepFoolAttack,  # noqa: F401
+                      FgsmAttack, FoolboxPgdAttack, PgdAttack)
+from .config_base import DefenseConfigBase, ProfileError, Strict
+from .config_eval import AttackConfig, EvalConfig, MaskingConfig  # noqa: F401
+from .defenses import (DEFENSES, ActDefense, AtentL2Defense, AtentLinfDefense, EntropySgdDefense,  # noqa: F401
+                       MartDefense, MmaDefense, PgdAtDefense, SgdDefense, TradesDefense)
+
+DefenseConfig = DEFENSES.field_type()  # one defense of an experiment: the config class of its `kind`
 
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
 
@@ -136,7 +142,8 @@ class ExperimentConfig(Strict):
         merged = _deep_merge(base, self.defense(defense).train)
         return TrainConfig.model_validate(merged)
 
-    def defense(self, name: str) -> SgdDefense | PgdAtDefense | AtentLinfDefense | AtentL2Defense:
+    def defense(self, name: str) -> DefenseConfigBase:
+        """The config of a defense of this experiment (its class is the one its kind registered)."""
         if name not in self.defenses:
             raise ProfileError(f"unknown defense {name!r}: this experiment defines {sorted(self.defenses)}")
         return self.defenses[name]
@@ -204,6 +211,48 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def expand_seeds(raw: dict, where: str = "profile") -> dict:
+    """Replace every defense written with `seeds: [s0, s1, ...]` by one run per seed, in place.
+
+    The first seed keeps the defense's name (its train seed set only where it differs from the experiment's); each
+    further seed s becomes `<defense>_seed<s>`, the same defense trained with train.seed = s, listed after the
+    experiment's other defenses (first seeds in the profile's order, then the further seeds). The tables average
+    the runs of one defense over its seeds (report_names groups `<defense>_seed<s>` with `<defense>`).
+    """
+    for exp_name, exp in (raw.get("experiments") or {}).items():
+        defenses = exp.get("defenses") if isinstance(exp, dict) else None
+        if not isinstance(defenses, dict):
+            continue
+        base_seed = (exp.get("train") or {}).get("seed", TrainConfig.model_fields["seed"].default)
+        expanded: dict = {}
+        further: dict = {}
+        for name, cfg in defenses.items():
+            if not isinstance(cfg, dict) or "seeds" not in cfg:
+                expanded[name] = cfg
+                continue
+            cfg = dict(cfg)
+            seeds = cfg.pop("seeds")
+            key = f"{where}: experiments.{exp_name}.defenses.{name}.seeds"
+            if (not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
+                    or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+                raise ProfileError(f"{key} = {seeds!r}: allowed is a non-empty list of distinct integers >= 0, "
+                                   "e.g. [0, 1, 2]")
+            for i, seed in enumerate(seeds):
+                run = f"{name}_seed{seed}" if i else name
+                train = dict(cfg.get("train") or {})
+                if i or seed != base_seed:
+                    train["seed"] = seed
+                run_cfg = {k: v for k, v in cfg.items() if k != "train"}
+                if train:
+                    run_cfg["train"] = train
+                if (run != name and run in defenses) or run in expanded or run in further:
+                    raise ProfileError(f"{key}: seed {seed} makes a run named {run!r}, which the experiment "
+                                       "already has")
+                (further if i else expanded)[run] = run_cfg
+        exp["defenses"] = {**expanded, **further}
+    return raw
+
+
 def load_profile(name_or_path: str | Path = "quick", params_dir: Path = PARAMS_DIR) -> Profile:
     """Load and validate a profile; raise ProfileError naming the file, key, value and what is allowed."""
     path = profile_path(name_or_path, params_dir)
@@ -213,6 +262,7 @@ def load_profile(name_or_path: str | Path = "quick", params_dir: Path = PARAMS_D
         raise ProfileError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ProfileError(f"{path} must hold a mapping at the top level")
+    expand_seeds(raw, where=str(path))
     try:
         profile = Profile.model_validate(raw)
         for exp in profile.experiments.values():  # validate per-defense train overrides now, not mid-run
@@ -221,7 +271,5 @@ def load_profile(name_or_path: str | Path = "quick", params_dir: Path = PARAMS_D
     except ValidationError as err:
         raise ProfileError(_format_validation_error(path, err)) from None
     if profile.cpu_threads is not None:
-        import torch  # here, not at the top: the config layer is read by tools that never load torch
-
         torch.set_num_threads(profile.cpu_threads)
     return profile

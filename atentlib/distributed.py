@@ -24,10 +24,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-# defenses whose state is per rank and is not merged across ranks: refused under torchrun
-UNSUPPORTED = {"mma": "its per-example radii are updated by each rank on its own shard",
-               "act": "its natural model F is stepped inside the defense, each rank on its own shard"}
-
+from .defenses import DEFENSES
 
 @dataclass(frozen=True)
 class Context:
@@ -74,8 +71,10 @@ def local_device(ctx: Context, device: torch.device) -> torch.device:
 
 
 def check_supported(ctx: Context, kind: str) -> None:
-    if ctx.enabled and kind in UNSUPPORTED:
-        raise RuntimeError(f"defense {kind!r} cannot be trained on several processes: {UNSUPPORTED[kind]}; "
+    """Refuse, under torchrun, a defense whose state is per rank and not merged across ranks (its plugin says why)."""
+    why = DEFENSES.get(kind).distributed_unsupported
+    if ctx.enabled and why is not None:
+        raise RuntimeError(f"defense {kind!r} cannot be trained on several processes: {why}; "
                            f"run it with one process (WORLD_SIZE=1)")
 
 

@@ -1,8 +1,8 @@
 """Evaluation of a trained checkpoint under an attack suite from the profile -> eval.json.
 
-Every attack kind of config.AttackConfig maps to one function of atentlib.attacks; the model is in eval mode and
-inputs in [0, 1] throughout. Results: out["attacks"][name] = {"accuracy": %, the attack's settings, "seconds"; for
-AutoAttack also "after_each": the accuracy after each attack of its cascade}, and
+Every attack of a suite is built by the attack registry (atentlib.attacks.build: its kind's plugin); the model is
+in eval mode and inputs in [0, 1] throughout. Results: out["attacks"][name] = {"accuracy": %, the attack's
+settings, "seconds"; for AutoAttack also "after_each": the accuracy after each attack of its cascade}, and
 out["masking"] (the gradient-masking flags of atentlib.masking) when the suite asks for them.
 """
 from __future__ import annotations
@@ -14,70 +14,20 @@ import torch
 from torch import nn
 
 from . import attacks, checkpoint
+from .checkpoint import CHECKPOINT_FILES, load_model
 from .config import AttackConfig, EvalConfig
+from .curves import eps_curve
 from .data import Split
-from .threat import Ball, Norm
-from .scoring import (ATTACK_BATCH_SIZE, Attack, attack_accuracy, attack_correct, encode_correct, percent,
-                      predictions)  # Attack: (x, y) -> x_adv, the model bound in
-from .train import load_model
+from .masking import run_masking_checks
+from .scoring import attack_accuracy, attack_correct, encode_correct, percent, predictions
 
-
-def build_attack(model: nn.Module, a: AttackConfig, seed: int = 0,
-                 batch_size: int = ATTACK_BATCH_SIZE) -> Attack:
-    """The attack a config describes, as a function of (x, y) with the model bound in."""
-    ball = Ball(a.norm, a.eps)
-    if a.kind == "pgd":
-        return lambda x, y: attacks.pgd(model, x, y, ball, a.steps, a.step_size, a.restarts, a.random_start)
-    if a.kind == "fgsm":
-        return lambda x, y: attacks.fgsm(model, x, y, ball)
-    if a.kind == "cw_linf":
-        return lambda x, y: attacks.cw_linf(model, x, y, a.eps, a.steps, a.step_size, a.restarts, a.random_start)
-    if a.kind == "foolbox_pgd":
-        return lambda x, y: attacks.foolbox_pgd(model, x, y, ball, a.steps, a.step_size, a.random_start)
-    if a.kind == "cw_l2":
-        return lambda x, y: attacks.cw_l2(model, x, y, a.eps, a.steps, a.binary_search_steps, a.step_size,
-                                          a.confidence, a.initial_const)
-    if a.kind == "deepfool":
-        return lambda x, y: attacks.deepfool(model, x, y, ball, a.steps, a.candidates, a.overshoot, a.loss)
-    if a.kind == "autoattack":  # it also counts the accuracy after each of its attacks (evaluate_model records it)
-        return attacks.AutoAttackRun(model, ball, a.version, batch_size=batch_size, seed=seed)
-    if a.kind == "atent":
-        return lambda x, y: attacks.atent_attack(model, x, y, a.eps, a.steps, a.step_size, a.noise, a.start,
-                                                 a.projection, a.step_direction)
-    raise ValueError(f"unknown attack kind {a.kind!r}")  # unreachable: the config validates kinds
-
-
-def eps_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Norm, eps_list: list[float], steps: int,
-              step_size: float | None = None, restarts: int = 1, kind: str = "pgd",
-              batch_size: int = ATTACK_BATCH_SIZE,
-              seed: int = 0) -> list[dict]:
-    """Accuracy against eps: one row {"eps", "accuracy", "kind", "steps", "step_size", "restarts"} per eps.
-
-    kind is pgd, cw_linf or fgsm (steps ignored); step_size None scales with eps: 2.5 eps / steps (Madry et al.).
-    """
-    rows = []
-    for eps in eps_list:
-        torch.manual_seed(seed)
-        ss = step_size if step_size is not None else max(2.5 * eps / steps, 1e-12)
-        ball = Ball(norm, eps)
-        if kind == "pgd":
-            att = lambda xb, yb: attacks.pgd(model, xb, yb, ball, steps, ss, restarts)  # noqa: E731
-        elif kind == "cw_linf":
-            att = lambda xb, yb: attacks.pgd(model, xb, yb, ball, steps, ss, restarts,  # noqa: E731
-                                             loss_fn=attacks.cw_margin_loss)
-        elif kind == "fgsm":
-            att = lambda xb, yb: attacks.fgsm(model, xb, yb, ball)  # noqa: E731
-        else:
-            raise ValueError(f"eps_curve: kind must be pgd, cw_linf or fgsm, got {kind!r}")
-        acc = attack_accuracy(model, x, y, att, batch_size)
-        rows.append({"eps": float(eps), "accuracy": acc, "kind": kind, "norm": norm,
-                     "steps": 1 if kind == "fgsm" else steps, "step_size": ss, "restarts": restarts})
-    return rows
+# eps_curve (atentlib.curves) and attack_accuracy (atentlib.scoring) stay importable from here: notebooks call
+# evaluate.eps_curve and evaluate.attack_accuracy
+__all__ = ["attack_accuracy", "attacked_count", "eps_curve", "evaluate_model", "evaluate_run"]
 
 
 def _masking(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig, measured: dict) -> dict:
-    from .masking import run_masking_checks  # masking builds on this module's helpers
-
+    """The suite's masking checks, on the first examples, at the threat and steps of its pgd attack."""
     mo = cfg.masking_options
     base = next(a for a in cfg.attacks if a.kind == "pgd" and (mo.attack is None or a.name == mo.attack))
     m = min(mo.n_examples, len(y))
@@ -114,7 +64,7 @@ def evaluate_model(model: torch.nn.Module, test: Split, cfg: EvalConfig, device:
         torch.manual_seed(cfg.seed)  # each attack's randomness does not depend on the ones before it
         t0 = time.time()
         m = attacked_count(a, n)
-        attack = build_attack(model, a, cfg.seed, cfg.batch_size)
+        attack = attacks.build(a, model, attacks.AttackContext(seed=cfg.seed, batch_size=cfg.batch_size))
         correct = attack_correct(model, x[:m], y[:m], attack, cfg.batch_size, progress=progress, desc=a.name)
         out["attacks"][a.name] = {"accuracy": percent(correct), **a.model_dump(exclude={"name"}), "n_examples": m,
                                   "seconds": round(time.time() - t0, 1)}
@@ -126,9 +76,6 @@ def evaluate_model(model: torch.nn.Module, test: Split, cfg: EvalConfig, device:
         torch.manual_seed(cfg.seed)
         out["masking"] = _masking(model, x, y, cfg, out["attacks"])
     return out
-
-
-CHECKPOINT_FILES = {"last": "checkpoint.pt", "best": "best.pt"}
 
 
 def evaluate_run(run_dir: Path, test: Split, cfg: EvalConfig, device: torch.device, data_info: dict,

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from . import attacks
-from .evaluate import attack_accuracy, eps_curve
+from .curves import eps_curve
+from .scoring import attack_accuracy
 from .threat import Ball, Norm
 
 

@@ -226,3 +226,8 @@ def build(name: str, num_classes: int = 10, **kwargs) -> nn.Module:
     if name not in REGISTRY:
         raise ValueError(f"unknown model {name!r}: allowed models are {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name](num_classes=num_classes, **kwargs)
+
+
+def use_channels_last(device: torch.device | str, wanted: bool = True) -> bool:
+    """Whether the engine puts models in channels_last on this device (CUDA and CPU; speed only)."""
+    return wanted and torch.device(device).type in ("cuda", "cpu")

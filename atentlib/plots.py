@@ -7,12 +7,15 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .report import DISPLAY_NAMES, display_name, seed_base
+from .report_names import display_name, seed_base
 
 __all__ = ["DEFENSE_COLORS", "accuracy_bars", "training_curves"]
 
-# one colour per defense in every figure of the study, keyed by the name a reader sees (display_name)
-DEFENSE_COLORS = dict(zip(DISPLAY_NAMES.values(), sns.color_palette("tab10", len(DISPLAY_NAMES))))
+# One colour per defense of the study in every figure, keyed by the name a reader sees (display_name): tab10's
+# colours in this order (the order fixes which defense gets which colour). Defenses outside it are drawn in
+# seaborn's default colours.
+COLOUR_ORDER = ("sgd", "entropy_sgd", "pgd_at", "pgd_at_e", "trades", "mart", "mma", "act", "atent_linf", "atent_l2")
+DEFENSE_COLORS = dict(zip(map(display_name, COLOUR_ORDER), sns.color_palette("tab10", len(COLOUR_ORDER))))
 
 
 def accuracy_bars(summary: pd.DataFrame, metrics: list[str], title: str, paper_rows: dict | None = None,

@@ -8,26 +8,19 @@ import torch
 from torch import nn
 
 from . import data
+from .checkpoint import CHECKPOINT_FILES, load_model, run_dir
 from .config import Profile
-from .train import load_model
 
 __all__ = ["run_dir", "trained_model", "held_out"]
-
-CHECKPOINTS = {"last": "checkpoint.pt", "best": "best.pt"}
-
-
-def run_dir(runs_dir: Path | str, profile: str, experiment: str, defense: str) -> Path:
-    return Path(runs_dir) / profile / experiment / defense
-
 
 def trained_model(runs_dir: Path | str, profile: str, experiment: str, defense: str, which: str = "last",
                   device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
     """The model (eval mode) of a finished run at its last or best checkpoint, and the checkpoint's spec."""
-    if which not in CHECKPOINTS:
-        raise ValueError(f"which = {which!r}: allowed values are {', '.join(CHECKPOINTS)}")
-    path = run_dir(runs_dir, profile, experiment, defense) / CHECKPOINTS[which]
+    if which not in CHECKPOINT_FILES:
+        raise ValueError(f"which = {which!r}: allowed values are {', '.join(CHECKPOINT_FILES)}")
+    path = run_dir(runs_dir, profile, experiment, defense) / CHECKPOINT_FILES[which]
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: train it first (dvc repro train@{experiment}-{defense}, or "
+        raise FileNotFoundError(f"{path} is missing: train it first (dvc repro run@{experiment}, or "
                                 f"python -m atentlib train --profile {profile} --experiment {experiment} "
                                 f"--defense {defense})")
     return load_model(path, device)

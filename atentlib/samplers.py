@@ -11,18 +11,81 @@ mu_k, so one step costs K + 1 forward-backward passes, like PGD-AT. Weight-gradi
 gradient of mu. With a cutoff, iterates whose weight c_k is below `mu_grad_cutoff * alpha` skip it (with
 alpha = 0.9 and cutoff 0.02 they hold < 1% of mu's weight), which makes the passes before the last two as cheap
 as PGD's (x-gradient only).
+
+The samplers' settings are the atent_linf and atent_l2 defense configs below (the ATENT defense registers them,
+atentlib.defenses.atent; the ATENT attack builds an AtentLinfDefense of its own).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
-from .config import AtentL2Defense, AtentLinfDefense
+from .config_base import DefenseConfigBase
 from .threat import Ball, model_mode, per_sample_norm
+
+
+class AtentLinfDefense(DefenseConfigBase):
+    """linf-ATENT (Algorithm 2). Defaults follow the authors' public code; `paper` notes the literal reading."""
+
+    kind: Literal["atent_linf"]
+    K: int = Field(10, ge=0, description="Langevin steps per batch (K = 0 trains on the starting point)")
+    gamma: float = Field(3.33, gt=0, description="coupling; the ball radius is 1/gamma unless `radius` is set")
+    radius: float | None = Field(None, gt=0, description="override of 1/gamma (CIFAR's stated gamma is likely a typo)")
+    step_size: float = Field(0.01, gt=0, description="eta' of the Langevin step")
+    noise: float = Field(1e-3, ge=0, description="epsilon: noise scale; the noise is noise*sqrt(2 eta')*N(0, I)")
+    alpha: float = Field(0.9, gt=0, le=1, description="mu <- (1-alpha) mu + alpha mu_k")
+    start: Literal["corner", "normal", "uniform"] = Field(
+        "corner", description="corner: x + r*sign(N) (authors' code); normal: x + start_scale*N(0, I); uniform: "
+        "x + U(-start_scale, start_scale)")
+    start_scale: float | None = Field(
+        None, ge=0, description="scale of the normal and uniform starts (None: the radius 1/gamma, the distance "
+        "from x at which the paper's sampling distribution lives)")
+    step_direction: Literal["sign", "raw"] = Field("sign", description="sign: signed gradient (authors' code); "
+                                                   "raw: the gradient as written in Algorithm 2")
+    projection: Literal["final", "every_step", "clip_last_step"] = Field(
+        "final", description="final: project x^K - x onto the ball at the last step only (authors' code); "
+        "every_step: project after every step; clip_last_step: paper's P_gamma clips the K-th increment")
+    model_mode: Literal["train", "eval"] = Field("train", description="model mode while sampling")
+    mu_grad_cutoff: float = Field(
+        0.0, ge=0, lt=1, description="iterates whose weight in mu is below cutoff*alpha add no weight-gradient "
+        "(0, the default = the exact gradient of mu, as the papers train; 0.02 keeps the last two iterates, >99% "
+        "of mu's weight, and makes a step cost what a PGD-AT step costs)")
+
+
+class AtentL2Defense(DefenseConfigBase):
+    """l2-ATENT (Algorithm 1). Defaults follow the authors' l2 code: x' <- P(x' + eta' g/||g|| + gamma (x - x')
+    + noise), P the projection onto the threat ball at every step, from a random point of the ball. Algorithm 1
+    read literally is pullback: scaled, projection: none, start: normal (its chain can leave the ball)."""
+
+    kind: Literal["atent_l2"]
+    K: int = Field(40, ge=0)
+    gamma: float = Field(0.05, gt=0, description="strength of the pull-back gamma*(x - x')")
+    step_size: float = Field(0.25, gt=0, description="eta' of the Langevin step")
+    noise: float = Field(1e-3, ge=0)
+    alpha: float = Field(0.9, gt=0, le=1)
+    start: Literal["ball", "normal"] = Field(
+        "ball", description="ball: a random point of the l2 ball of `radius` (authors' code); normal: "
+        "x + start_scale*N(0, I), the small normal delta of Algorithm 1")
+    start_scale: float = Field(1e-3, ge=0, description="std of the normal start delta (start: normal only)")
+    step_direction: Literal["normalized", "raw"] = Field(
+        "normalized", description="normalized: gradient / its l2 norm per sample (as l2-PGD and the authors' "
+        "code); raw: as written")
+    pullback: Literal["unscaled", "scaled"] = Field(
+        "unscaled", description="unscaled: x' + eta' g + gamma (x - x') (authors' code); scaled: "
+        "x' + eta' (g + gamma (x - x')), Algorithm 1 as written")
+    projection: Literal["every_step", "none"] = Field(
+        "every_step", description="every_step: project onto the l2 ball of `radius` after each step (authors' "
+        "code); none: as Algorithm 1 is written (only the pull-back keeps the chain near x)")
+    radius: float | None = Field(None, gt=0, description="radius of the projection and of the ball start (None: "
+                                 "the experiment's threat eps)")
+    model_mode: Literal["train", "eval"] = "train"
+    mu_grad_cutoff: float = Field(0.0, ge=0, lt=1, description="as for atent_linf (0: the exact gradient of mu)")
 
 
 @dataclass(frozen=True)

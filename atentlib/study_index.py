@@ -24,9 +24,36 @@ def _title(notebook: Path) -> str:
     return notebook.stem
 
 
+def expand_stages(stages: dict) -> dict[str, dict]:
+    """dvc.yaml's stages with every `foreach` group expanded to its `<group>@<key>` stages, as DVC names them
+    (${key}, ${item} and ${item.<field>} filled in; other variables such as ${profile} are left as written)."""
+    out: dict[str, dict] = {}
+    for name, stage in stages.items():
+        if "foreach" not in stage:
+            out[name] = stage
+            continue
+        items = stage["foreach"]
+        pairs = items.items() if isinstance(items, dict) else ((item, item) for item in items)
+        for key, item in pairs:
+            fields = {"key": key, "item": item} if not isinstance(item, dict) else \
+                {"key": key, **{f"item.{k}": v for k, v in item.items()}}
+            out[f"{name}@{key}"] = _fill(stage["do"], fields)
+    return out
+
+
+def _fill(node, fields: dict):
+    if isinstance(node, str):
+        return re.sub(r"\$\{([\w.]+)\}", lambda m: str(fields.get(m.group(1), m.group(0))), node)
+    if isinstance(node, list):
+        return [_fill(n, fields) for n in node]
+    if isinstance(node, dict):
+        return {_fill(k, fields): _fill(v, fields) for k, v in node.items()}
+    return node
+
+
 def notebook_stages(dvc_yaml: Path) -> list[dict]:
     """The stages of dvc.yaml that execute a notebook: name, notebook, -p overrides and output files, in order."""
-    stages = yaml.safe_load(Path(dvc_yaml).read_text())["stages"]
+    stages = expand_stages(yaml.safe_load(Path(dvc_yaml).read_text())["stages"])
     found = []
     for name, stage in stages.items():
         cmd = " ".join(str(stage.get("cmd", "")).split())

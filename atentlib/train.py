@@ -25,6 +25,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -34,6 +35,7 @@ from . import augment, checkpoint, defenses, distributed, models
 from .attacks.pgd import pgd
 from .config import ExperimentConfig, Profile, TrainConfig
 from .data import DataBundle, Split, atomic_write_bytes, stratified_sample
+from .models import use_channels_last
 from .scoring import accuracy, attack_accuracy
 from .stopping import NonFiniteWatch, TrainingError, early_stop_reason
 from .threat import Ball
@@ -220,16 +222,91 @@ def fit(profile: Profile, experiment: str, defense_name: str, data: DataBundle, 
         distributed.close(ctx)
 
 
-def use_channels_last(device: torch.device | str, wanted: bool = True) -> bool:
-    """Whether the engine puts models in channels_last on this device (CUDA and CPU; speed only)."""
-    return wanted and torch.device(device).type in ("cuda", "cpu")
+@dataclass
+class Run:
+    """One run's fixed settings: what it trains, where, how, and where it writes (set once, read by each step)."""
+
+    profile: Profile
+    experiment: str
+    defense_name: str
+    exp: ExperimentConfig
+    tc: TrainConfig
+    spec: RunSpec
+    data: DataBundle
+    out_dir: Path
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+    ctx: distributed.Context
+    log: Callable[[str], None]
+    progress: bool
+
+    @property
+    def where(self) -> str:
+        return f"{self.experiment}/{self.defense_name}"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "checkpoint.pt"
+
+
+@dataclass
+class RunState:
+    """What changes from epoch to epoch and travels in checkpoint.pt: the model, its optimiser, schedule and
+    defense, the curves so far and the best robust validation accuracy."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.MultiStepLR
+    defense: object
+    ball: Ball
+    num_classes: int
+    init_record: dict | None
+    history: list[dict]
+    best_rob: float = -1.0
+    start_epoch: int = 0
 
 
 def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log, ctx) -> list[dict]:
+    """Restore or initialise the run, then one epoch at a time: train, measure, save."""
+    run = _prepare(profile, experiment, defense_name, data, out_dir, device, progress, log, ctx)
+    state = _restore_or_init(run)
+    tc = run.tc
+    train_model = torch.compile(state.model) if tc.compile else state.model
+    if tc.early_stopping_patience is not None and data.val is None:
+        raise TrainingError(f"{run.where}: early_stopping_patience needs a validation split: set "
+                            f"data.{run.exp.dataset}.n_val > 0 in the profile (early stopping never looks at the "
+                            "test digits)")
+    mon_train = monitor_subset(data.train, tc.monitor_examples) if tc.monitor_examples else None
+    mon_val = monitor_subset(data.val, tc.monitor_examples) if tc.monitor_examples and data.val is not None else None
+    x_train, y_train = data.train.x.to(run.device), data.train.y.to(run.device)
+    if run.channels_last:
+        x_train = x_train.contiguous(memory_format=torch.channels_last)
+    t_run = time.time()
+    stop = early_stop_reason(state.history, tc.early_stopping_patience)
+    for epoch in range(state.start_epoch, tc.epochs):
+        if stop:
+            break
+        row = _one_epoch(run, state, train_model, x_train, y_train, epoch, mon_train, mon_val)
+        state.history.append(row)
+        stop = distributed.broadcast_object(run.ctx, early_stop_reason(state.history, tc.early_stopping_patience))
+        rngs = distributed.gather_objects(run.ctx, _rng_state())
+        if run.ctx.is_main:
+            _save(run, state, epoch, row, rngs, has_validation=mon_val is not None)
+    stop = stop if len(state.history) < tc.epochs else None  # a stop at the last epoch is the end of training
+    if stop:
+        run.log(f"{run.where}: {stop}")
+    if run.ctx.is_main:
+        _write_run_json(profile, experiment, defense_name, data, out_dir, run.device, tc, run.exp.defense(defense_name),
+                        run.spec, state.history, stop, state.init_record, run.amp_dtype, run.ctx, time.time() - t_run)
+    return state.history
+
+
+def _prepare(profile, experiment, defense_name, data, out_dir, device, progress, log, ctx) -> Run:
+    """The run's fixed settings, checked: device, precision, memory layout; logging on the main process only."""
     exp = profile.experiment(experiment)
     dcfg = exp.defense(defense_name)
     tc = exp.train_config(defense_name)
-    spec = RunSpec(profile.profile, experiment, defense_name, exp)
     distributed.check_supported(ctx, dcfg.kind)
     device = distributed.local_device(ctx, device or pick_device(profile.device))
     channels_last = use_channels_last(device, tc.channels_last)
@@ -240,115 +317,104 @@ def _fit(profile, experiment, defense_name, data, out_dir, device, progress, log
     if amp_dtype is torch.bfloat16 and device.type == "cpu" and not _cpu_has_bf16():
         log(f"amp = bf16 on a CPU without native bfloat16 (AVX512-BF16/AMX): slower than float32; set "
             f'experiments.{experiment}.train.amp: "off" (quoted: YAML reads a bare off as false)')
-    ckpt_path = out_dir / "checkpoint.pt"
-    where = f"{experiment}/{defense_name}"
+    return Run(profile, experiment, defense_name, exp, tc, RunSpec(profile.profile, experiment, defense_name, exp),
+               data, out_dir, device, amp_dtype, channels_last, ctx, log, progress)
 
+
+def _restore_or_init(run: Run) -> RunState:
+    """A fresh model (seeded), or the last checkpoint's state where it belongs to this very run; init_from's weights
+    for a fresh start; the RNG state the run had, so that a resumed run ends as an uninterrupted one."""
+    tc, exp, ctx, log = run.tc, run.exp, run.ctx, run.log
     torch.manual_seed(tc.seed)
-    num_classes = int(data.train.y.max().item()) + 1
-    model = models.build(exp.model, num_classes=num_classes).to(device)
-    if channels_last:
+    num_classes = int(run.data.train.y.max().item()) + 1
+    model = models.build(exp.model, num_classes=num_classes).to(run.device)
+    if run.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, tc)
     scheduler = lr_scheduler(optimizer, tc)
     ball = Ball(exp.threat.norm, exp.threat.eps)
-    defense = defenses.build(dcfg, ball, model_name=exp.model, num_classes=num_classes, optimizer=optimizer,
-                             device=device)
-    init_weights, init_record = load_init(tc, device)
-    history: list[dict] = []
-    best_rob, start_epoch, rng, own_rng = -1.0, 0, None, False
-
+    defense = defenses.build(exp.defense(run.defense_name), ball, defenses.DefenseContext(
+        model_name=exp.model, num_classes=num_classes, optimizer=optimizer, device=run.device))
+    init_weights, init_record = load_init(tc, run.device)
+    state = RunState(model, optimizer, scheduler, defense, ball, num_classes, init_record, history=[])
+    rng, own_rng = None, False
+    ckpt_path = run.checkpoint_path
     if ckpt_path.exists():
-        state = checkpoint.load(ckpt_path, map_location=device)
-        if state.get("fingerprint") != spec.fingerprint():
+        saved = checkpoint.load(ckpt_path, map_location=run.device)
+        if saved.get("fingerprint") != run.spec.fingerprint():
             log(f"{ckpt_path}: its parameters differ from the profile's; starting a fresh run")
-        elif state["epoch"] + 1 > tc.epochs:
-            log(f"{ckpt_path} has {state['epoch'] + 1} epochs, more than the {tc.epochs} asked for; starting a fresh run")
-        elif (state.get("init_from") or {}).get("sha256") != (init_record or {}).get("sha256"):
+        elif saved["epoch"] + 1 > tc.epochs:
+            log(f"{ckpt_path} has {saved['epoch'] + 1} epochs, more than the {tc.epochs} asked for; starting a fresh run")
+        elif (saved.get("init_from") or {}).get("sha256") != (init_record or {}).get("sha256"):
             log(f"{ckpt_path}: its init_from checkpoint has changed since; starting a fresh run")
         else:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            defense.load_state_dict(state["defense"])
-            history, best_rob, start_epoch = state["history"], state["best_rob"], state["epoch"] + 1
-            ranks = state.get("rng_ranks", [state["rng"]])
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            defense.load_state_dict(saved["defense"])
+            state.history, state.best_rob, state.start_epoch = saved["history"], saved["best_rob"], saved["epoch"] + 1
+            ranks = saved.get("rng_ranks", [saved["rng"]])
             own_rng = len(ranks) == ctx.world_size  # else: resumed with another number of processes
-            rng = ranks[ctx.rank] if own_rng else state["rng"]
-            log(f"resuming {where} from epoch {start_epoch} of {tc.epochs} ({ckpt_path})")
-    if init_weights is not None and start_epoch == 0:
+            rng = ranks[ctx.rank] if own_rng else saved["rng"]
+            log(f"resuming {run.where} from epoch {state.start_epoch} of {tc.epochs} ({ckpt_path})")
+    if init_weights is not None and state.start_epoch == 0:
         try:
             model.load_state_dict(init_weights)
         except RuntimeError as err:
             raise TrainingError(f"init_from {tc.init_from}: its weights do not fit model {exp.model!r}: "
                                 f"{err}") from None
-        log(f"{where}: initialised from {tc.init_from} (epoch {init_record['epoch']}); optimiser starts fresh")
+        log(f"{run.where}: initialised from {tc.init_from} (epoch {init_record['epoch']}); optimiser starts fresh")
     distributed.broadcast_module(ctx, model)  # one starting point on every rank
     if rng is not None:
         _set_rng_state(rng)
     if ctx.rank > 0 and not own_rng:
-        torch.manual_seed(tc.seed + 7919 * ctx.rank + start_epoch)  # other noise (attack starts) on other ranks
-    train_model = torch.compile(model) if tc.compile else model
+        torch.manual_seed(tc.seed + 7919 * ctx.rank + state.start_epoch)  # other noise (attack starts) on other ranks
+    return state
 
-    if tc.early_stopping_patience is not None and data.val is None:
-        raise TrainingError(f"{where}: early_stopping_patience needs a validation split: set data.{exp.dataset}.n_val "
-                            "> 0 in the profile (early stopping never looks at the test digits)")
-    mon_train = monitor_subset(data.train, tc.monitor_examples) if tc.monitor_examples else None
-    mon_val = monitor_subset(data.val, tc.monitor_examples) if tc.monitor_examples and data.val is not None else None
-    x_train, y_train = data.train.x.to(device), data.train.y.to(device)
-    if channels_last:
-        x_train = x_train.contiguous(memory_format=torch.channels_last)
-    t_run = time.time()
-    stop = early_stop_reason(history, tc.early_stopping_patience)
-    for epoch in range(start_epoch, tc.epochs):
-        if stop:
-            break
-        t0 = time.time()
-        train_loss = train_epoch(train_model, defense, optimizer, tc, x_train, y_train, epoch, ctx, amp_dtype,
-                                 where, progress)
-        lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
-        train_seconds = time.time() - t0
-        row = {"epoch": epoch + 1, "lr": lr, "eps_scale": defense.eps_scale,
-               "train_loss": round(train_loss, 5), "seconds": round(train_seconds, 2)}
-        if mon_train is not None and ctx.is_main:
-            tr_nat, tr_rob = _monitor(model, mon_train, ball, tc, device)
-            row.update(train_natural=tr_nat, train_robust=tr_rob)
-            if mon_val is not None:
-                va_nat, va_rob = _monitor(model, mon_val, ball, tc, device)
-                row.update(val_natural=va_nat, val_robust=va_rob)
-        history.append(row)
-        stop = distributed.broadcast_object(ctx, early_stop_reason(history, tc.early_stopping_patience))
-        rngs = distributed.gather_objects(ctx, _rng_state())
-        if not ctx.is_main:
-            continue
-        is_best = "val_robust" in row and row["val_robust"] > best_rob
-        if is_best:
-            best_rob = row["val_robust"]
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "defense": defense.state_dict(), "epoch": epoch,
-                 "history": history, "best_rob": best_rob, "rng": rngs[0], "fingerprint": spec.fingerprint(),
-                 "spec": {"profile": spec.profile, "experiment": experiment, "defense": defense_name,
-                          "model": exp.model, "num_classes": num_classes,
-                          "config": exp.model_dump(mode="json")}}
-        if ctx.enabled:
-            state["rng_ranks"] = rngs
-        if init_record is not None:
-            state["init_from"] = init_record
-        if mon_val is None:  # nothing to select on: best.pt is the last epoch, and says so
-            checkpoint.save({**state, "selected": "last epoch (no validation split)"}, out_dir / "best.pt")
-        elif is_best or not (out_dir / "best.pt").exists():
-            checkpoint.save({**state, "selected": "best robust validation accuracy"}, out_dir / "best.pt")
-        checkpoint.save(state, ckpt_path)
-        write_metrics_csv(history, out_dir / "metrics.csv")
-        log(f"{where} epoch {epoch + 1}/{tc.epochs}: " +
+
+def _one_epoch(run: Run, state: RunState, train_model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
+               epoch: int, mon_train: Split | None, mon_val: Split | None) -> dict:
+    """Train one epoch, step the schedule, and measure the monitor digits: the epoch's row of metrics.csv."""
+    t0 = time.time()
+    train_loss = train_epoch(train_model, state.defense, state.optimizer, run.tc, x_train, y_train, epoch, run.ctx,
+                             run.amp_dtype, run.where, run.progress)
+    lr = state.optimizer.param_groups[0]["lr"]
+    state.scheduler.step()
+    row = {"epoch": epoch + 1, "lr": lr, "eps_scale": state.defense.eps_scale,
+           "train_loss": round(train_loss, 5), "seconds": round(time.time() - t0, 2)}
+    if mon_train is not None and run.ctx.is_main:
+        tr_nat, tr_rob = _monitor(state.model, mon_train, state.ball, run.tc, run.device)
+        row.update(train_natural=tr_nat, train_robust=tr_rob)
+        if mon_val is not None:
+            va_nat, va_rob = _monitor(state.model, mon_val, state.ball, run.tc, run.device)
+            row.update(val_natural=va_nat, val_robust=va_rob)
+    return row
+
+
+def _save(run: Run, state: RunState, epoch: int, row: dict, rngs: list, has_validation: bool) -> None:
+    """checkpoint.pt every epoch, best.pt when the robust validation accuracy improved, metrics.csv; one log line."""
+    is_best = "val_robust" in row and row["val_robust"] > state.best_rob
+    if is_best:
+        state.best_rob = row["val_robust"]
+    spec, exp = run.spec, run.exp
+    saved = {"model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
+             "scheduler": state.scheduler.state_dict(), "defense": state.defense.state_dict(), "epoch": epoch,
+             "history": state.history, "best_rob": state.best_rob, "rng": rngs[0], "fingerprint": spec.fingerprint(),
+             "spec": {"profile": spec.profile, "experiment": run.experiment, "defense": run.defense_name,
+                      "model": exp.model, "num_classes": state.num_classes, "config": exp.model_dump(mode="json")}}
+    if run.ctx.enabled:
+        saved["rng_ranks"] = rngs
+    if state.init_record is not None:
+        saved["init_from"] = state.init_record
+    best = run.out_dir / "best.pt"
+    if not has_validation:  # nothing to select on: best.pt is the last epoch, and says so
+        checkpoint.save({**saved, "selected": "last epoch (no validation split)"}, best)
+    elif is_best or not best.exists():
+        checkpoint.save({**saved, "selected": "best robust validation accuracy"}, best)
+    checkpoint.save(saved, run.checkpoint_path)
+    write_metrics_csv(state.history, run.out_dir / "metrics.csv")
+    run.log(f"{run.where} epoch {epoch + 1}/{run.tc.epochs}: " +
             ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items() if k != "epoch"))
-    stop = stop if len(history) < tc.epochs else None  # a stop at the last epoch is the end of training
-    if stop:
-        log(f"{where}: {stop}")
-    if ctx.is_main:
-        _write_run_json(profile, experiment, defense_name, data, out_dir, device, tc, dcfg, spec, history, stop,
-                        init_record, amp_dtype, ctx, time.time() - t_run)
-    return history
 
 
 def _write_run_json(profile, experiment, defense_name, data, out_dir, device, tc, dcfg, spec, history, stop,
@@ -371,20 +437,3 @@ def _write_run_json(profile, experiment, defense_name, data, out_dir, device, tc
         "init_from": init_record, "world_size": ctx.world_size, "amp": str(amp_dtype or torch.float32),
         "defense_config": dcfg.model_dump(mode="json"), "train_config": tc.model_dump(mode="json"),
     }, out_dir / "run.json")
-
-
-def load_model(path: Path, device: torch.device | str = "cpu",
-               channels_last: bool = True) -> tuple[nn.Module, dict]:
-    """A trained model (eval mode) and its checkpoint's spec, from a verified checkpoint.
-
-    channels_last (speed only, on CPU and CUDA): PGD runs 1.2x faster per digit on a 2-core CPU
-    (bench/bench_eval_layout.py); the outputs agree with the default layout to float32 rounding.
-    """
-    state = checkpoint.load(path, map_location=device)
-    spec = state["spec"]
-    model = models.build(spec["model"], num_classes=spec["num_classes"]).to(device)
-    model.load_state_dict(state["model"])
-    if use_channels_last(device, channels_last):
-        model = model.to(memory_format=torch.channels_last)
-    model.eval()
-    return model, {**spec, "epoch": state["epoch"] + 1, "selected": state.get("selected", "last epoch")}

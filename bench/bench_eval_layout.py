@@ -1,5 +1,5 @@
 """Benchmark: the evaluation's attacks per digit in the default layout and batches of 500 (the old setting) against
-channels_last and batches of 100 (what atentlib.train.load_model and atentlib.scoring now use on a CPU).
+channels_last and batches of 100 (what atentlib.checkpoint.load_model and atentlib.scoring now use on a CPU).
 
 SYNTHETIC inputs (random tensors of the model's input shape, an untrained model): time only. Every variant attacks
 the same N digits with our PGD (atentlib.attacks.pgd, float32, model in eval mode), split into batches of its size:

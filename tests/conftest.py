@@ -86,6 +86,11 @@ def smoke_profile_path(tmp_path_factory, tiny_mnist_dir, smoke_runs_dir) -> Path
     return path
 
 
+def smoke_results_dir(runs: Path) -> Path:
+    """Where the smoke runs' collected results (results/<profile>/<experiment>.json) are written."""
+    return runs.parent / f"{runs.name}-results"
+
+
 SMOKE_DEFENSES = ("sgd", "pgd_at", "atent_linf")  # the Table 2 rows most tests look at
 
 
@@ -94,9 +99,8 @@ def smoke_runs(smoke_runs_dir, smoke_profile_path) -> Path:
     """runs/smoke/<experiment>/<defense>/ for every experiment and defense of the smoke profile, trained and
     evaluated once per session (seconds each: tiny data, two epochs, two-step attacks)."""
     from atentlib.config import load_profile
-    from atentlib.evaluate import evaluate_run
+    from atentlib.experiment import run_experiment
     from atentlib.optional_data import OPTIONAL_DATASETS
-    from atentlib.train import fit
 
     runs = smoke_runs_dir
     prof = load_profile(smoke_profile_path)
@@ -104,13 +108,8 @@ def smoke_runs(smoke_runs_dir, smoke_profile_path) -> Path:
     for name, exp in prof.experiments.items():
         if exp.dataset in OPTIONAL_DATASETS:  # run by their notebooks where the real files are
             continue
-        for d in exp.defenses:
-            out = runs / prof.profile / name / d
-            fit(prof, name, d, bundle, out, progress=False, log=lambda *_: None)
-            evaluate_run(out, bundle.test, exp.evaluation, torch.device("cpu"), bundle.info, progress=False)
-            if d in exp.audit_defenses:
-                evaluate_run(out, bundle.test, exp.audit, torch.device("cpu"), bundle.info, progress=False,
-                             checkpoints=("last",), filename="audit.json")
+        run_experiment(prof, name, bundle, torch.device("cpu"), runs_dir=runs, results_dir=smoke_results_dir(runs),
+                       progress=False, log=lambda *_: None)
     return runs
 
 

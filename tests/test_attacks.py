@@ -8,9 +8,10 @@ from pydantic import ValidationError
 from torch import nn
 
 from atentlib import attacks
-from atentlib.config import ATTACK_KINDS, EvalConfig
+from atentlib.config import EvalConfig
+from atentlib.curves import eps_curve
 from atentlib.data import Split
-from atentlib.evaluate import build_attack, eps_curve, evaluate_model
+from atentlib.evaluate import evaluate_model
 from atentlib.threat import Ball, per_sample_norm
 
 D = 16  # inputs [B, 1, 4, 4]
@@ -134,7 +135,7 @@ SETTINGS = {  # cheap settings of each kind, on top of name/kind/norm/eps
     "atent": {"steps": 5, "step_size": 0.05},
 }
 NORMS = {"cw_linf": ["linf"], "atent": ["linf"], "cw_l2": ["l2"], "autoattack": ["linf"]}
-CASES = [(k, n) for k in ATTACK_KINDS for n in NORMS.get(k, ["linf", "l2"])]
+CASES = [(k, n) for k in attacks.ATTACKS.kinds() for n in NORMS.get(k, ["linf", "l2"])]
 
 
 def suite(*attacks_: dict, **kw) -> EvalConfig:
@@ -154,7 +155,7 @@ def test_every_kind_stays_in_ball_and_box_and_restores_modes(kind, norm):
     x[:, :, 1] = 1.0
     y = torch.arange(6) % 10
     cfg = suite({"name": "a", "kind": kind, "norm": norm, "eps": eps, **SETTINGS[kind]})
-    x_adv = build_attack(model, cfg.attacks[0], seed=0, batch_size=8)(x, y)
+    x_adv = attacks.build(cfg.attacks[0], model, attacks.AttackContext(seed=0, batch_size=8))(x, y)
     assert x_adv.shape == x.shape
     assert torch.all(per_sample_norm(x_adv - x, norm) <= eps + 1e-5)
     assert x_adv.min() >= 0 and x_adv.max() <= 1

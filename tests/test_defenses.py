@@ -14,6 +14,7 @@ from torch import nn
 from atentlib import defenses, models
 from atentlib.config import (ActDefense, AtentL2Defense, AtentLinfDefense, DefenseConfig, EntropySgdDefense,
                              MartDefense, MmaDefense, PgdAtDefense, SgdDefense, TradesDefense)
+from atentlib.defenses import DefenseContext
 from atentlib.defenses.mart import mart_terms
 from atentlib.defenses.mma import MMA
 from atentlib.samplers import AtentL2, AtentLinf, build_sampler, mu_weights
@@ -174,7 +175,7 @@ def make_act(alpha=0.9, T=4.0, lr=0.05):
     g_model = models.build("mlp")
     g_opt = torch.optim.SGD(g_model.parameters(), lr=lr, momentum=0.9)
     act = defenses.build(ActDefense(kind="act", alpha=alpha, temperature=T, steps=2, step_size=0.02),
-                         Ball("linf", 0.1), model_name="mlp", num_classes=10, optimizer=g_opt)
+                         Ball("linf", 0.1), DefenseContext(model_name="mlp", num_classes=10, optimizer=g_opt))
     return g_model, g_opt, act
 
 
@@ -350,7 +351,7 @@ def test_training_points_stay_in_ball_and_box(cfg, norm):
     x[1] = 1.0  # the box binds
     model = models.build("mlp")
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    d = defenses.build(cfg, ball, model_name="mlp", optimizer=opt)
+    d = defenses.build(cfg, ball, DefenseContext(model_name="mlp", optimizer=opt))
     out = run_backward(d, model, x, y, idx)
     xt = out.x_train
     assert xt.shape == x.shape and xt.min() >= 0 and xt.max() <= 1
@@ -427,7 +428,7 @@ def test_every_kind_with_its_defaults_takes_one_training_step(kind):
         model, shape = tiny_net(), SHAPE
     x, y, idx = batch(shape=shape)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    d = defenses.build(cfg, ball, model_name="mlp", optimizer=opt)
+    d = defenses.build(cfg, ball, DefenseContext(model_name="mlp", optimizer=opt))
     before = [p.detach().clone() for p in model.parameters()]
     opt.zero_grad(set_to_none=True)
     out = d.backward(model, x, y, idx)

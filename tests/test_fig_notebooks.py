@@ -12,7 +12,7 @@ from scipy import stats
 from atentlib import data, notebook, tsne
 from atentlib.config import load_profile
 from atentlib.langevin1d import X_PAPER, BumpyLoss, average_loss, cdf_function, exact_expected_loss, langevin_chains
-from atentlib.train import load_model
+from atentlib.checkpoint import load_model
 
 from .conftest import run_nbval
 

@@ -51,8 +51,9 @@ def engine_setup(experiment: str, defense_name: str):
     if use_channels_last("cpu", tc.channels_last):
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, tc)
-    defense = defenses.build(dcfg, Ball(exp.threat.norm, exp.threat.eps), model_name=exp.model,
-                             num_classes=NUM_CLASSES, optimizer=optimizer, device="cpu")
+    defense = defenses.build(dcfg, Ball(exp.threat.norm, exp.threat.eps),
+                             defenses.DefenseContext(model_name=exp.model, num_classes=NUM_CLASSES,
+                                                     optimizer=optimizer, device="cpu"))
     return exp, dcfg, tc, model, optimizer, defense
 
 

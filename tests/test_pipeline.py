@@ -1,4 +1,4 @@
-"""dvc.yaml is the study's table of contents: its runs are exactly the profiles' defenses."""
+"""dvc.yaml is the study's table of contents: one stage per experiment of the profile, one per notebook."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,7 @@ import yaml
 
 from atentlib.config import load_profile
 from atentlib.optional_data import OPTIONAL_DATASETS
-from atentlib.study_index import notebook_stages
+from atentlib.study_index import expand_stages, notebook_stages
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,37 +18,52 @@ def _dvc() -> dict:
     return yaml.safe_load((ROOT / "dvc.yaml").read_text())
 
 
+def _stages() -> dict:
+    """dvc.yaml's stages, foreach groups expanded as DVC expands them."""
+    return expand_stages(_dvc()["stages"])
+
+
 def _cmds(stage: dict) -> list[str]:
-    """A stage's command lines (cmd may be a string or a list; foreach stages keep theirs under do)."""
+    """A stage's command lines (cmd may be a string or a list; an unexpanded foreach keeps its under do)."""
     cmd = stage.get("cmd") or stage.get("do", {}).get("cmd", "")
     return cmd if isinstance(cmd, list) else [cmd]
 
 
-@pytest.mark.parametrize("profile", ["quick", "paper"])
-def test_every_defense_of_the_profile_is_a_train_and_evaluate_stage(profile):
-    runs = _dvc()["vars"][0]["runs"]
-    prof = load_profile(profile)
-    wanted = {f"{e}-{d}" for e, exp in prof.experiments.items() for d in exp.defenses
-              if exp.dataset not in OPTIONAL_DATASETS}
-    # a run that needs another run's checkpoint first (fine-tuning) has a stage of its own that trains it
-    own_stage = {k for k in wanted for s in _dvc()["stages"].values() for c in _cmds(s)
-                 if f"train --profile ${{profile}} --experiment {k.split('-')[0]} --defense {k.split('-', 1)[1]} " in c}
-    assert set(runs) | own_stage == wanted and not set(runs) & own_stage
-    for key, item in runs.items():
-        assert key == f"{item['experiment']}-{item['defense']}"
+def _run_stage_experiments() -> list[str]:
+    return [m.group(1) for s in _stages().values() for c in _cmds(s)
+            for m in [re.search(r"atentlib run --profile \$\{profile\} --experiment (\S+)", c)] if m]
 
 
 @pytest.mark.parametrize("profile", ["quick", "paper"])
-def test_audits_are_the_profiles_audit_defenses(profile):
-    audits = _dvc()["vars"][0]["audits"]
+def test_every_experiment_of_the_profile_is_run_by_exactly_one_stage(profile):
+    """The runs come from the profile: one stage per experiment on offline data, none for an unknown one."""
     prof = load_profile(profile)
-    assert set(audits) == {f"{e}-{d}" for e, exp in prof.experiments.items() for d in exp.audit_defenses}
+    wanted = sorted(e for e, exp in prof.experiments.items() if exp.dataset not in OPTIONAL_DATASETS)
+    assert sorted(_run_stage_experiments()) == wanted
+
+
+def test_run_stages_list_no_run_of_their_own():
+    """No stage names a defense: adding a defense or a seed to the profile must not need an edit of dvc.yaml."""
+    text = (ROOT / "dvc.yaml").read_text()
+    assert "--defense" not in text and "_seed" not in text
+
+
+def test_stage_expansion_matches_dvc(tmp_path):
+    """expand_stages names and fills foreach stages exactly as DVC does (checked against `dvc stage list`)."""
+    import shutil
+    import subprocess
+
+    dvc = shutil.which("dvc")
+    if dvc is None:
+        pytest.skip("dvc is not installed")
+    out = subprocess.run([dvc, "stage", "list", "--name-only"], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.split() == list(_stages())
 
 
 @pytest.mark.parametrize("profile", ["quick", "paper"])
 def test_every_experiment_on_optional_data_has_a_notebook_stage(profile):
     """CIFAR-10 experiments are not train stages (they would fail offline): a notebook stage runs each one."""
-    cmds = [c for s in _dvc()["stages"].values() for c in _cmds(s)]
+    cmds = [c for s in _stages().values() for c in _cmds(s)]
     prof = load_profile(profile)
     for e, exp in prof.experiments.items():
         if exp.dataset in OPTIONAL_DATASETS:
@@ -56,7 +71,7 @@ def test_every_experiment_on_optional_data_has_a_notebook_stage(profile):
 
 
 def test_every_notebook_stage_names_an_existing_notebook():
-    for name, stage in _dvc()["stages"].items():
+    for name, stage in _stages().items():
         cmd = " ".join(_cmds(stage))
         if " notebook " in cmd:
             nb = cmd.split(" notebook ")[1].split()[0]
@@ -151,11 +166,12 @@ PIPELINES = [ROOT / "dvc.yaml", ROOT / "pipelines" / "converged" / "dvc.yaml"]
 @pytest.mark.parametrize("pipeline", PIPELINES, ids=["quick", "converged"])
 def test_every_notebook_stage_depends_on_the_atentlib_modules_its_notebook_imports(pipeline):
     """So that changing one of them reruns the stage. config is left out: the stage's params carry the values."""
-    stages = yaml.safe_load(pipeline.read_text())["stages"]
+    stages = expand_stages(yaml.safe_load(pipeline.read_text())["stages"])
     for st in notebook_stages(pipeline):
         deps = [d if isinstance(d, str) else next(iter(d)) for d in stages[st["stage"]].get("deps", [])]
         used = _atentlib_modules_used((ROOT / "notebooks" / f"{st['notebook']}.py").read_text()) - {"config"}
-        missing = {m for m in used if f"atentlib/{m}.py" not in deps and f"atentlib/{m}" not in deps}
+        missing = {m for m in used if f"atentlib/{m}.py" not in deps and f"atentlib/{m}" not in deps
+                   and "atentlib" not in deps}
         assert not missing, f"stage {st['stage']}: notebooks/{st['notebook']}.py imports atentlib {sorted(missing)}"
 
 
@@ -180,3 +196,29 @@ def test_the_converged_pipeline_trains_evaluates_and_audits_the_profiles_own_lis
             assert any(f"{kind} --" in c or (kind == "evaluate" and "evaluate --profile" in c)
                        for st in pipe["stages"].values() for c in _cmds(st)
                        if f"--experiment {e} " in c), (kind, e)
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+def test_every_parameter_a_stage_names_is_in_the_profile(profile):
+    """DVC stops before running anything when a stage's params key is missing from the active profile."""
+    raw = yaml.safe_load((ROOT / "params" / f"{profile}.yaml").read_text())
+    for name, stage in _stages().items():
+        for entry in stage.get("params", []):
+            for keys in (entry.values() if isinstance(entry, dict) else [[entry]]):
+                for key in keys:
+                    node = raw
+                    for part in key.split("."):
+                        assert isinstance(node, dict) and part in node, f"stage {name}: {key} not in {profile}"
+                        node = node[part]
+
+
+def test_a_pipeline_with_a_stage_per_run_sees_every_run_of_its_profile():
+    """DVC's foreach reads the profile as written: a `seeds:` list there would silently drop the further seeds'
+    stages, so such a profile writes its seed runs out (the converged pipeline)."""
+    pipe = yaml.safe_load(PIPELINES[1].read_text())
+    raw = yaml.safe_load((ROOT / "params" / "converged.yaml").read_text())
+    prof = load_profile("converged")
+    for stage in pipe["stages"].values():
+        m = re.fullmatch(r"\$\{experiments\.(\w+)\.defenses\}", str(stage.get("foreach", "")))
+        if m:
+            assert list(raw["experiments"][m.group(1)]["defenses"]) == list(prof.experiments[m.group(1)].defenses)

@@ -17,7 +17,8 @@ import yaml
 
 from atentlib import checkpoint, data
 from atentlib.config import load_profile
-from atentlib.train import TrainingError, fit, load_model
+from atentlib.checkpoint import load_model
+from atentlib.train import TrainingError, fit
 
 ROOT = Path(__file__).resolve().parent.parent
 

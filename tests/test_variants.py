@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from atentlib import variants
-from atentlib.config_defenses import AtentLinfDefense, PgdAtDefense
+from atentlib.config import AtentLinfDefense, PgdAtDefense
 
 
 def test_config_changes_names_each_changed_field_and_ignores_the_seed():

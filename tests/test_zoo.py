@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from atentlib import zoo
-from atentlib.train import load_model
+from atentlib.checkpoint import load_model
 
 
 def test_exported_model_loads_back_with_the_same_outputs(smoke_runs, tmp_path):

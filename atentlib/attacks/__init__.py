@@ -2,7 +2,7 @@
 
 The model runs in eval mode and every submodule's mode is restored afterwards.
 
-pgd            PGD on cross-entropy, linf/l2, random start, worst case over restarts (ours)
+pgd            PGD on cross-entropy, linf/l2, random start, worst case over restarts (ours; the package's one PGD loop)
 fgsm           one step of length eps (linf or l2)
 cw_linf        PGD on the CW margin loss (TRADES/MART's CW-linf)
 foolbox_pgd    foolbox LinfPGD / L2PGD
@@ -13,29 +13,37 @@ autoattack     pyautoattack's AutoAttack (standard); AutoAttackRun: the same as 
 atent_attack   linf-ATENT's Langevin sampler as an attack (Table S3)
 transfer       PGD crafted on a surrogate model (black-box transfer)
 minimal_perturbation   per-example norm of the smallest adversarial found (foolbox FMN or DeepFool)
+
+The kinds an evaluation suite may name are those of the registry (atentlib.attacks.registry): each module below
+declares its config classes and builders in PLUGINS, registered here in the order messages list them. foolbox and
+pyautoattack load on first use, so that training (which imports pgd) skips them.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-from .atent_attack import atent_attack
-from .cw import cw_linf, cw_margin_loss
-from .fgsm import fgsm
-from .pgd import ce_loss, pgd
+from . import atent_attack as _atent_attack
+from . import autoattack_adapter as _autoattack_adapter
+from . import cw as _cw
+from . import fgsm as _fgsm
+from . import foolbox_adapter as _foolbox_adapter
+from . import pgd as _pgd
+from .atent_attack import AtentAttack, atent_attack
+from .autoattack_adapter import AutoAttackAttack, AutoAttackRun, autoattack, square
+from .cw import CwLinfAttack, cw_linf, cw_margin_loss
+from .fgsm import FgsmAttack, fgsm
+from .foolbox_adapter import CwL2Attack, DeepFoolAttack, FoolboxPgdAttack, cw_l2, deepfool, foolbox_pgd
+from .minimal import minimal_perturbation, summarize
+from .pgd import IterativeAttackConfig, PgdAttack, ce_loss, pgd
+from .registry import ATTACKS, AttackContext, AttackPlugin, build, register_attack
 from .transfer import transfer, transfer_accuracy
 
-# the foolbox and pyautoattack adapters load on first use, so that training (which imports pgd) skips them
-_LAZY = {"autoattack": "autoattack_adapter", "AutoAttackRun": "autoattack_adapter",
-         "square": "autoattack_adapter", "cw_l2": "foolbox_adapter",
-         "deepfool": "foolbox_adapter", "foolbox_pgd": "foolbox_adapter", "minimal_perturbation": "minimal",
-         "summarize": "minimal"}
+for _module in (_pgd, _fgsm, _cw, _foolbox_adapter, _autoattack_adapter, _atent_attack):  # the order of messages
+    for _plugin in _module.PLUGINS:
+        register_attack(_plugin)
+del _module, _plugin
 
-__all__ = sorted(["atent_attack", "ce_loss", "cw_linf", "cw_margin_loss", "fgsm", "pgd", "transfer",
-                  "transfer_accuracy", *_LAZY])
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+__all__ = ["ATTACKS", "AttackContext", "AttackPlugin", "build", "register_attack",
+           "AtentAttack", "AutoAttackAttack", "CwL2Attack", "CwLinfAttack", "DeepFoolAttack", "FgsmAttack",
+           "FoolboxPgdAttack", "IterativeAttackConfig", "PgdAttack",
+           "AutoAttackRun", "atent_attack", "autoattack", "ce_loss", "cw_l2", "cw_linf", "cw_margin_loss", "deepfool",
+           "fgsm", "foolbox_pgd", "minimal_perturbation", "pgd", "square", "summarize", "transfer",
+           "transfer_accuracy"]

@@ -3,21 +3,24 @@
 Not torchattacks' AutoAttack (10 iterations by default) and not the old `autoattack` package torchattacks installs
 (it fails to import with torch 2.14). The standard version runs APGD-CE, APGD-T (9 targets), FAB-T (9 targets) and
 Square (5000 queries), 100 iterations each; with fewer than 10 classes the targets are capped at classes - 1 and
-APGD-T (targeted DLR loss, needs >= 4 classes) is dropped below 4 classes.
+APGD-T (targeted DLR loss, needs >= 4 classes) is dropped below 4 classes. pyautoattack is imported on first use.
 """
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
-from pyautoattack import AutoAttack
-from pyautoattack.square import SquareAttack
 from torch import nn
 
+from ..config_base import AttackConfigBase
 from ..scoring import ATTACK_BATCH_SIZE, predictions
 from ..threat import Ball, model_mode
 from .foolbox_adapter import n_classes
+from .registry import AttackContext, AttackPlugin
+
+if TYPE_CHECKING:
+    from pyautoattack import AutoAttack
 
 _AA_NORM = {"linf": "Linf", "l2": "L2"}
 
@@ -35,6 +38,8 @@ def _fit_targets(aa: AutoAttack, n_cls: int) -> None:
 def _configured(model: nn.Module, x: torch.Tensor, ball: Ball, version: str, seed: int,
                 n_iter: int | None) -> AutoAttack:
     """An AutoAttack object set up as `autoattack` documents (targets capped at the model's classes)."""
+    from pyautoattack import AutoAttack
+
     custom = version == "cheap"
     aa = AutoAttack(model, norm=_AA_NORM[ball.norm], eps=ball.eps, version="custom" if custom else version,
                     attacks=["apgd-ce", "apgd-t"] if custom else None, device=x.device, seed=seed)
@@ -108,6 +113,8 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ball: Ball,
 def square(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ball: Ball, n_queries: int = 5000,
            p_init: float = 0.8, seed: int = 0) -> torch.Tensor:
     """Square attack (Andriushchenko et al.): a black-box, score-based attack that never uses gradients."""
+    from pyautoattack.square import SquareAttack
+
     if ball.eps == 0:
         return x.detach().clone()
     x, y = x.detach(), y.detach()
@@ -116,3 +123,19 @@ def square(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ball: Ball, n_que
     with model_mode(model, False), torch.no_grad():
         x_adv = attack.perturb(x, y)
     return ball.project(x_adv.to(x.device), x)
+
+
+class AutoAttackAttack(AttackConfigBase):
+    """Croce & Hein's AutoAttack from the `pyautoattack` package (standard: APGD-CE, APGD-T, FAB-T, Square)."""
+
+    kind: Literal["autoattack"]
+    norm: Literal["linf", "l2"]
+    version: Literal["standard", "plus", "rand"] = "standard"
+
+
+def _build(a: AutoAttackAttack, model: nn.Module, context: AttackContext) -> AutoAttackRun:
+    """AutoAttackRun: it also counts the accuracy after each attack of its cascade (evaluate_model records it)."""
+    return AutoAttackRun(model, Ball(a.norm, a.eps), a.version, batch_size=context.batch_size, seed=context.seed)
+
+
+PLUGINS = (AttackPlugin("autoattack", AutoAttackAttack, _build),)

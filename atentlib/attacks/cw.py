@@ -1,12 +1,16 @@
 """CW-linf as TRADES and MART evaluate it: PGD on the Carlini-Wagner margin loss max_{j != y} z_j - z_y."""
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..scoring import Attack
 from ..threat import Ball
-from .pgd import pgd
+from .pgd import IterativeAttackConfig, pgd
+from .registry import AttackContext, AttackPlugin
 
 
 def cw_margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -21,3 +25,17 @@ def cw_linf(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step
     """PGD in the linf ball of radius eps on the CW margin loss; worst case over restarts, model in eval mode."""
     return pgd(model, x, y, Ball("linf", eps), steps=steps, step_size=step_size, restarts=restarts,
                random_start=random_start, loss_fn=cw_margin_loss)
+
+
+class CwLinfAttack(IterativeAttackConfig):
+    """PGD on the CW margin loss max_{j != y} z_j - z_y, as TRADES and MART evaluate "CW-linf"."""
+
+    kind: Literal["cw_linf"]
+    norm: Literal["linf"] = "linf"
+
+
+def _build(a: CwLinfAttack, model: nn.Module, context: AttackContext) -> Attack:
+    return lambda x, y: cw_linf(model, x, y, a.eps, a.steps, a.step_size, a.restarts, a.random_start)
+
+
+PLUGINS = (AttackPlugin("cw_linf", CwLinfAttack, _build),)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import foolbox as fb
 import torch
 from torch import nn
 
@@ -51,9 +50,11 @@ def minimal_perturbation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, nor
     """Per-example norm [B] of the smallest adversarial perturbation found (0: already wrong; inf: none found).
 
     fmn: foolbox FMN; deepfool: foolbox DeepFool (all classes as candidates); best: the smaller of the two per
-    example (FMN occasionally returns no adversarial). Each result is shrunk by a binary search on the segment
+    example (FMN occasionally returns no adversarial). foolbox is imported on first use. Each result is shrunk by a binary search on the segment
     from x. The norms are upper bounds on the true minimal perturbation (an attack finds a point, not the optimum).
     """
+    import foolbox as fb
+
     if method not in ("fmn", "deepfool", "best"):
         raise ValueError(f"method must be 'fmn', 'deepfool' or 'best', got {method!r}")
     x, y = x.detach(), y.detach()

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..scoring import ATTACK_BATCH_SIZE
-from ..threat import Ball, model_mode
+from ..scoring import ATTACK_BATCH_SIZE, percent, predictions
+from ..threat import Ball
 from .pgd import LossFn, ce_loss, pgd
 
 
@@ -22,22 +22,15 @@ def transfer(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, surrogate: n
                random_start=random_start, loss_fn=loss_fn)
 
 
-@torch.no_grad()
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with model_mode(model, False):
-        return 100.0 * (model(x).argmax(1) == y).float().mean().item()
-
-
 def transfer_accuracy(surrogate: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.Tensor, ball: Ball,
                       steps: int, step_size: float, restarts: int = 1,
                       batch_size: int = ATTACK_BATCH_SIZE) -> dict:
     """Accuracy (%) of the target and of the surrogate on the surrogate's PGD examples."""
-    tgt = sur = 0.0
+    tgt, sur = [], []
     for i in range(0, len(y), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
         x_adv = transfer(target, xb, yb, surrogate=surrogate, ball=ball, steps=steps, step_size=step_size,
                          restarts=restarts)
-        tgt += _accuracy(target, x_adv, yb) * len(yb)
-        sur += _accuracy(surrogate, x_adv, yb) * len(yb)
-    n = max(1, len(y))
-    return {"target": tgt / n, "surrogate": sur / n}
+        tgt.append(predictions(target, x_adv, batch_size) == yb)
+        sur.append(predictions(surrogate, x_adv, batch_size) == yb)
+    return {"target": percent(torch.cat(tgt)) if tgt else 0.0, "surrogate": percent(torch.cat(sur)) if sur else 0.0}

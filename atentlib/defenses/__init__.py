@@ -1,42 +1,33 @@
-"""Defenses: one small module each, one registry that checks names where they enter."""
+"""Defenses: one small module each (its Defense class, its config class, its plugin record), one registry.
+
+Every kind a profile may name is a plugin of the registry (atentlib.defenses.registry): profile validation and its
+messages, `python -m atentlib train --help`, the engine's builder, the refusal of torchrun for defenses whose
+state is per rank, and the names tables and figures show all read it. The built-in defenses are registered here,
+in the order messages and help list them; code outside the package adds one with `register_defense`.
+"""
 from __future__ import annotations
 
-import torch
-
-from ..threat import Ball
-from .act import ACT
+from ..config_base import DefenseConfigBase
+from ..samplers import AtentL2Defense, AtentLinfDefense
+from . import act, atent, entropy_sgd, mart, mma, pgd_at, sgd, trades
+from .act import ACT, ActDefense
 from .atent import ATENT
-from .base import Defense, StepOutput
-from .entropy_sgd import EntropySGD
-from .mart import MART
-from .mma import MMA
-from .pgd_at import PGDAT
-from .sgd import SGD
-from .trades import TRADES
+from .base import Defense, DefenseContext, PgdCraftedConfig, StepOutput
+from .entropy_sgd import EntropySGD, EntropySgdDefense
+from .mart import MART, MartDefense
+from .mma import MMA, MmaDefense
+from .pgd_at import PGDAT, PgdAtDefense
+from .registry import DEFENSES, DefensePlugin, build, describe_defenses, display_names, register_defense
+from .sgd import SGD, SgdDefense
+from .trades import TRADES, TradesDefense
 
-REGISTRY: dict[str, type[Defense]] = {
-    "sgd": SGD, "pgd_at": PGDAT, "atent_linf": ATENT, "atent_l2": ATENT, "trades": TRADES, "mart": MART,
-    "mma": MMA, "act": ACT, "entropy_sgd": EntropySGD,
-}
+for _module in (sgd, pgd_at, atent, trades, mart, mma, act, entropy_sgd):  # the order of messages and help
+    for _plugin in _module.PLUGINS:
+        register_defense(_plugin)
+del _module, _plugin
 
-
-def build(cfg, ball: Ball, *, model_name: str | None = None, num_classes: int = 10,
-          optimizer: torch.optim.Optimizer | None = None, device: torch.device | str | None = None) -> Defense:
-    """The defense for a validated defense config (its `kind` picks the class).
-
-    ACT trains a second model of its own: it needs `model_name` (the experiment's model), `num_classes`,
-    `optimizer` (the engine's optimiser of the main model, whose class, settings and learning rate the second
-    model's optimiser follows) and `device`. The other defenses ignore these.
-    """
-    if cfg.kind not in REGISTRY:
-        raise ValueError(f"unknown defense kind {cfg.kind!r}: allowed kinds are {', '.join(sorted(REGISTRY))}")
-    cls = REGISTRY[cfg.kind]
-    if cls is ACT:
-        if model_name is None or optimizer is None:
-            raise ValueError("defense 'act' needs model_name and optimizer: call "
-                             "defenses.build(cfg, ball, model_name=..., num_classes=..., optimizer=..., device=...)")
-        return ACT(cfg, ball, model_name=model_name, num_classes=num_classes, lead_optimizer=optimizer, device=device)
-    return cls(cfg, ball)
-
-
-__all__ = ["Defense", "StepOutput", "REGISTRY", "build"]
+__all__ = ["DEFENSES", "Defense", "DefenseConfigBase", "DefenseContext", "DefensePlugin", "PgdCraftedConfig",
+           "StepOutput", "build", "describe_defenses", "display_names", "register_defense",
+           "ACT", "ATENT", "EntropySGD", "MART", "MMA", "PGDAT", "SGD", "TRADES",
+           "ActDefense", "AtentL2Defense", "AtentLinfDefense", "EntropySgdDefense", "MartDefense", "MmaDefense",
+           "PgdAtDefense", "SgdDefense", "TradesDefense"]

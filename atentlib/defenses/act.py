@@ -8,25 +8,39 @@ with d maximising L_G (per example) by PGD in the threat ball, a = 0.9, T = 4 (t
 scale are the authors' code's; the paper writes the KL without them). KLs are batch means of the per-example KL.
 
 G is the engine's model: `backward` accumulates grad L_G into G's parameters and the engine steps G's optimiser.
-F, and its optimiser, belong to this defense: `backward` steps F itself. F's optimiser is built like G's (same
-class and settings, from `lead_optimizer` or `optimizer_factory`), and when `lead_optimizer` is given F's
-learning rate follows G's at every step, so the engine's schedule drives both. Simplification: the engine's
-gradient clipping, if any, applies to G only.
+F, and its optimiser, belong to this defense: `backward` steps F itself. F is built from the context's model name
+and number of classes; its optimiser like the context's optimiser of G (same class and settings), and F's learning
+rate follows G's at every step, so the engine's schedule drives both. Simplification: the engine's gradient
+clipping, if any, applies to G only.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from .. import models
 from ..attacks.pgd import pgd
+from ..config_base import DefenseConfigBase
 from ..threat import Ball
-from .base import Defense, StepOutput
+from .base import Defense, DefenseContext, StepOutput
+from .registry import DefensePlugin
 
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+class ActDefense(DefenseConfigBase):
+    """ACT (Arani et al.): a robust model G (the experiment's model) and a natural model F of the same
+    architecture trained together, each distilling the other's detached output at temperature T."""
+
+    kind: Literal["act"]
+    alpha: float = Field(0.9, ge=0, le=1, description="weight of the mimicry (KL) terms")
+    temperature: float = Field(4.0, gt=0, description="KL temperature T; the KL is scaled by T^2 (authors' code)")
+    steps: int = Field(10, ge=1, description="PGD steps maximising L_G")
+    step_size: float = Field(0.007, gt=0, description="PGD step")
+    random_start: bool = Field(True, description="uniform random start in the ball")
+    attack_mode: Literal["eval", "train"] = Field("eval", description="G's mode while crafting x + delta")
 
 
 def distill_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, T: float) -> torch.Tensor:
@@ -46,23 +60,17 @@ def act_losses(logits_g_adv: torch.Tensor, logits_f_nat: torch.Tensor, y: torch.
 class ACT(Defense):
     name = "act"
 
-    def __init__(self, cfg, ball: Ball, model_name: str, num_classes: int = 10,
-                 lead_optimizer: torch.optim.Optimizer | None = None,
-                 optimizer_factory: OptimizerFactory | None = None, device: torch.device | str | None = None):
-        super().__init__(cfg, ball)
-        self.natural = models.build(model_name, num_classes=num_classes)
-        if device is not None:
-            self.natural.to(device)
-        if optimizer_factory is None:
-            if lead_optimizer is None:
-                raise ValueError("ACT needs lead_optimizer (G's optimiser, whose class and settings F copies) "
-                                 "or optimizer_factory (params -> optimiser)")
-            lead = lead_optimizer
-
-            def optimizer_factory(params):
-                return type(lead)(params, **lead.defaults)
-        self.lead = lead_optimizer
-        self.optimizer = optimizer_factory(self.natural.parameters())
+    def __init__(self, cfg: ActDefense, ball: Ball, context: DefenseContext | None = None):
+        super().__init__(cfg, ball, context)
+        ctx = self.context
+        if ctx.model_name is None or ctx.optimizer is None:
+            raise ValueError("defense 'act' needs model_name and optimizer: build it with defenses.build(cfg, ball, "
+                             "DefenseContext(model_name=..., num_classes=..., optimizer=..., device=...))")
+        self.natural = models.build(ctx.model_name, num_classes=ctx.num_classes)
+        if ctx.device is not None:
+            self.natural.to(ctx.device)
+        self.lead = ctx.optimizer  # G's optimiser: F's copies its class and settings, and follows its lr
+        self.optimizer = type(self.lead)(self.natural.parameters(), **self.lead.defaults)
 
     def _to(self, device: torch.device) -> None:
         """Move F and its optimiser state to `device` (F is built on the CPU unless told otherwise)."""
@@ -75,8 +83,6 @@ class ACT(Defense):
                     st[k] = v.to(device)
 
     def _sync_lr(self) -> None:
-        if self.lead is None:
-            return
         lead_groups = self.lead.param_groups
         for i, g in enumerate(self.optimizer.param_groups):
             g["lr"] = lead_groups[min(i, len(lead_groups) - 1)]["lr"]
@@ -117,3 +123,8 @@ class ACT(Defense):
             return
         self.natural.load_state_dict(state["natural"])
         self.optimizer.load_state_dict(state["optimizer"])
+
+
+PLUGINS = (DefensePlugin("act", ACT, ActDefense, "ACT",
+                         distributed_unsupported="its natural model F is stepped inside the defense, each rank on its "
+                         "own shard"),)

@@ -27,19 +27,43 @@ smaller than SGD's at the same lr, and the model barely moves; `outer_gradient: 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
-from .base import Defense, StepOutput
+from ..config_base import DefenseConfigBase
+from ..threat import Ball
+from .base import Defense, DefenseContext, StepOutput
+from .registry import DefensePlugin
+
+
+class EntropySgdDefense(DefenseConfigBase):
+    """Entropy-SGD (Chaudhari et al.; supplement B.2, Algorithm 1): K Langevin steps over weights w' coupled to w,
+    running average mu of the iterates, and the gradient (w - mu) handed to the engine's optimiser (Chaudhari's
+    code; `outer_gradient: gamma` gives Algorithm 1's literal gamma (w - mu))."""
+
+    kind: Literal["entropy_sgd"]
+    L: int = Field(5, ge=1, description="inner Langevin steps per batch (K in Algorithm 1)")
+    gamma: float = Field(1e-3, gt=0, description="coupling gamma of w' to w (scoping start)")
+    scoping: float = Field(0.0, ge=0, description="gamma_t = gamma (1 + scoping)^t, t = batches seen (0: constant)")
+    inner_lr: float = Field(0.1, gt=0, description="eta' of the Langevin step (Chaudhari's code: 0.1)")
+    noise: float = Field(1e-4, ge=0, description="epsilon: the noise is sqrt(2 eta') * noise * N(0, I) "
+                         "(Chaudhari: 1e-4)")
+    alpha: float = Field(0.25, gt=0, le=1, description="mu <- (1 - alpha) mu + alpha w' (Chaudhari's code: 1 - 0.75)")
+    outer_gradient: Literal["gamma", "unscaled"] = Field(
+        "unscaled", description="unscaled: (w - mu), as Chaudhari's code does; gamma: gamma (w - mu) as "
+        "Algorithm 1 line 11 writes (with the supplement's gamma = 1e-3 an outer step is 1e-3 x the unscaled "
+        "one, ~3e-4 x an SGD step at the same lr: the model barely trains)")
 
 
 class EntropySGD(Defense):
     name = "entropy_sgd"
 
-    def __init__(self, cfg, ball):
-        super().__init__(cfg, ball)
+    def __init__(self, cfg: EntropySgdDefense, ball: Ball, context: DefenseContext | None = None):
+        super().__init__(cfg, ball, context)
         self.t = 0  # batches seen, for scoping
 
     @property
@@ -82,3 +106,6 @@ class EntropySGD(Defense):
 
     def load_state_dict(self, state: dict) -> None:
         self.t = int(state.get("t", 0))
+
+
+PLUGINS = (DefensePlugin("entropy_sgd", EntropySGD, EntropySgdDefense, "Entropy-SGD"),)

@@ -9,25 +9,35 @@ constants 1.0001 / 1e-12 / 1.0000001 keep the logarithms finite.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
-from ..threat import Ball, model_mode
-from .base import Defense, StepOutput
+from ..attacks.pgd import pgd
+from ..threat import Ball
+from .base import Defense, PgdCraftedConfig, StepOutput
+from .registry import DefensePlugin
+
+
+class MartDefense(PgdCraftedConfig):
+    """MART (Wang et al.): boosted CE at x' + beta * mean_i KL(p(x_i) || p(x'_i)) (1 - p_y(x_i)), x' by CE PGD
+    in the experiment's ball from x + 0.001 N(0, I), model in eval mode while crafting."""
+
+    kind: Literal["mart"]
+    beta: float = Field(6.0, ge=0, description="weight of the misclassification-aware KL term")
 
 
 def ce_pgd_from_normal(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ball: Ball, steps: int,
                        step_size: float, start_std: float = 0.001) -> torch.Tensor:
-    """CE PGD started at x + start_std N(0, I) (eval mode), projected on the ball and [0, 1] each step."""
+    """PGD on the batch-mean CE started at x + start_std N(0, I) (eval mode), projected on the ball and [0, 1] each
+    step, and once more at the end (as the authors' code)."""
     x = x.detach()
-    x_adv = x + start_std * torch.randn_like(x)
-    with model_mode(model, False), torch.enable_grad():
-        for _ in range(steps):
-            x_adv.requires_grad_(True)
-            (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
-            x_adv = ball.project(ball.step(x_adv.detach(), grad, step_size), x)
-    return ball.project(x_adv.detach(), x)
+    x_adv = pgd(model, x, y, ball, steps, step_size, start=x + start_std * torch.randn_like(x),
+                loss_fn=lambda logits, yy: F.cross_entropy(logits, yy))
+    return ball.project(x_adv, x)
 
 
 def mart_terms(logits_nat: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -55,3 +65,6 @@ class MART(Defense):
         loss = t["bce"].mean() + c.beta * (t["kl"] * t["weight"]).mean()
         loss.backward()
         return StepOutput(loss.detach(), x_adv)
+
+
+PLUGINS = (DefensePlugin("mart", MART, MartDefense, "MART"),)

@@ -18,12 +18,37 @@ are clamped to [0, 1] (the authors' returned x + eps u is not); no separate OMMA
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
-from ..threat import Norm, model_mode, per_sample_norm
-from .base import Defense, StepOutput
+from ..attacks.pgd import pgd
+from ..config_base import DefenseConfigBase
+from ..threat import Ball, Norm, model_mode, per_example, per_sample_norm
+from .base import Defense, DefenseContext, StepOutput
+from .registry import DefensePlugin
+
+
+class MmaDefense(DefenseConfigBase):
+    """MMA (Ding et al.): per-example radius kept across epochs; AN-PGD (PGD at the stored radius, then a
+    bisection along its direction for the smallest radius that flips the soft logit margin); CE there when the
+    radius is below d_max, CE on the clean input for misclassified points; clean CE mixed in at clean_weight.
+    Defaults follow the authors' code (BorealisAI/mma_training, config.py)."""
+
+    kind: Literal["mma"]
+    d_max: float | None = Field(None, gt=0, description="hinge threshold d_max (None: the experiment's threat "
+                                "eps, scaled during an eps warm-up); the papers' CIFAR l2 run uses 1")
+    min_eps: float | None = Field(None, gt=0, description="floor of the stored radius (None: d_max / 2; authors: "
+                                  "0.5 for l2 CIFAR/MNIST, 0.1 MNIST linf, 0.005 CIFAR linf)")
+    max_eps_factor: float = Field(1.05, ge=1, description="bisection upper bound = max_eps_factor * d_max")
+    steps: int = Field(10, ge=1, description="PGD steps of AN-PGD (authors: CIFAR 10, MNIST 40)")
+    step_scale: float = Field(2.5, gt=0, description="PGD step = step_scale * radius / steps")
+    search_steps: int = Field(10, ge=1, description="bisection steps")
+    clean_weight: float = Field(1 / 3, ge=0, le=1, description="weight of the clean CE gradient (1/3; 0 = OMMA)")
+    random_start: bool = Field(True, description="uniform random start inside the per-example ball")
 
 
 def soft_logit_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -33,39 +58,25 @@ def soft_logit_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(others, dim=1) - true
 
 
-def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return v.view(-1, *([1] * (like.dim() - 1)))
+def uniform_start(x: torch.Tensor, ball: Ball) -> torch.Tensor:
+    """The authors' random start in each example's ball: uniform in the linf ball, a random direction at a uniform
+    radius in the l2 ball, projected onto the ball and [0, 1]."""
+    e = per_example(ball.eps, x)
+    if ball.norm == "linf":
+        return ball.project(x + (2 * torch.rand_like(x) - 1) * e, x)
+    d = torch.randn_like(x)
+    d = d / (per_sample_norm(d, "l2") + 1e-12) * per_example(torch.rand(len(x), device=x.device), x) * e
+    return ball.project(x + d, x)
 
 
 def per_example_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, norm: Norm,
                     steps: int, step_scale: float, random_start: bool) -> torch.Tensor:
-    """PGD maximising the summed soft logit margin with a radius per example (eps [B]); eval mode."""
-    e = _bcast(eps, x)
-    step = step_scale * e / steps
-
-    def project(x_adv: torch.Tensor) -> torch.Tensor:
-        d = x_adv - x
-        if norm == "linf":
-            d = torch.maximum(torch.minimum(d, e), -e)
-        else:
-            d = d * torch.clamp(e / (per_sample_norm(d, "l2") + 1e-12), max=1.0)
-        return (x + d).clamp(0.0, 1.0)
-
-    x_adv = x.clone()
-    if random_start:
-        if norm == "linf":
-            x_adv = project(x + (2 * torch.rand_like(x) - 1) * e)
-        else:
-            d = torch.randn_like(x)
-            d = d / (per_sample_norm(d, "l2") + 1e-12) * _bcast(torch.rand(len(x), device=x.device), x) * e
-            x_adv = project(x + d)
-    with model_mode(model, False), torch.enable_grad():
-        for _ in range(steps):
-            x_adv.requires_grad_(True)
-            (g,) = torch.autograd.grad(soft_logit_margin(model(x_adv), y).sum(), x_adv)
-            g = g.sign() if norm == "linf" else g / (per_sample_norm(g, "l2") + 1e-12)
-            x_adv = project(x_adv.detach() + step * g)
-    return x_adv.detach()
+    """PGD maximising the summed soft logit margin with a radius per example (eps [B]) and a step of
+    step_scale * eps_i / steps; eval mode."""
+    ball = Ball(norm, eps)
+    start = uniform_start(x, ball) if random_start else None
+    return pgd(model, x, y, ball, steps, step_scale * eps / steps, random_start=False, start=start,
+               loss_fn=soft_logit_margin)
 
 
 @torch.no_grad()
@@ -81,15 +92,15 @@ def bisection(model: nn.Module, x: torch.Tensor, y: torch.Tensor, unit: torch.Te
             lo = torch.maximum(torch.where(still_correct, cur, torch.zeros_like(cur)), lo)
             hi = torch.minimum(torch.where(still_correct, torch.full_like(cur, max_eps), cur), hi)
             cur = (lo + hi) / 2
-            margin = soft_logit_margin(model((x + _bcast(cur, x) * unit).clamp(0.0, 1.0)), y)
+            margin = soft_logit_margin(model((x + per_example(cur, x) * unit).clamp(0.0, 1.0)), y)
     return cur
 
 
 class MMA(Defense):
     name = "mma"
 
-    def __init__(self, cfg, ball):
-        super().__init__(cfg, ball)
+    def __init__(self, cfg: MmaDefense, ball: Ball, context: DefenseContext | None = None):
+        super().__init__(cfg, ball, context)
         self.radii = torch.zeros(0)  # per dataset index; 0: not seen yet, or misclassified last time
 
     @property
@@ -119,11 +130,11 @@ class MMA(Defense):
         """(x + r u clamped, r) for correctly classified x with starting radii prev [B]."""
         c = self.cfg
         x_adv = per_example_pgd(model, x, y, prev, self.ball.norm, c.steps, c.step_scale, c.random_start)
-        unit = (x_adv - x) / _bcast(prev + 1e-12, x)
+        unit = (x_adv - x) / per_example(prev + 1e-12, x)
         with torch.no_grad(), model_mode(model, False):
             margin = soft_logit_margin(model(x_adv), y)
         r = bisection(model, x, y, unit, prev, margin, self.max_eps, c.search_steps)
-        return (x + _bcast(r, x) * unit).clamp(0.0, 1.0), r
+        return (x + per_example(r, x) * unit).clamp(0.0, 1.0), r
 
     def backward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> StepOutput:
         c = self.cfg
@@ -151,3 +162,7 @@ class MMA(Defense):
 
     def load_state_dict(self, state: dict) -> None:
         self.radii = state["radii"].detach().clone().float()
+
+
+PLUGINS = (DefensePlugin("mma", MMA, MmaDefense, "MMA",
+                         distributed_unsupported="its per-example radii are updated by each rank on its own shard"),)

@@ -1,12 +1,27 @@
 """PGD adversarial training (Madry et al.): cross-entropy at the PGD maximiser inside the threat ball."""
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from ..attacks.pgd import pgd
+from ..config_base import DefenseConfigBase
 from .base import Defense, StepOutput
+from .registry import DefensePlugin
+
+
+class PgdAtDefense(DefenseConfigBase):
+    """PGD adversarial training (Madry et al.): CE at the PGD maximiser."""
+
+    kind: Literal["pgd_at"]
+    steps: int = Field(10, ge=1)
+    step_size: float = Field(0.01, gt=0)
+    random_start: bool = True
+    attack_mode: Literal["eval", "train"] = Field("eval", description="model mode while crafting x'")
 
 
 class PGDAT(Defense):
@@ -22,3 +37,6 @@ class PGDAT(Defense):
         loss = F.cross_entropy(model(x_adv), y)
         loss.backward()
         return StepOutput(loss.detach(), x_adv)
+
+
+PLUGINS = (DefensePlugin("pgd_at", PGDAT, PgdAtDefense, "PGD-AT"),)

@@ -1,0 +1,98 @@
+"""Reading what the pipeline wrote: a run's eval.json, audit.json, run.json and metrics.csv, and the papers'
+reported numbers (params/paper_numbers.yaml), as dicts and data frames."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .config import PARAMS_DIR
+from .report_names import seed_groups
+
+
+def paper_numbers(table: str, params_dir: Path = PARAMS_DIR) -> dict:
+    """The papers' reported numbers for `table` (params/paper_numbers.yaml): source, columns, rows."""
+    allp = yaml.safe_load((params_dir / "paper_numbers.yaml").read_text())
+    if table not in allp:
+        raise KeyError(f"no paper numbers for {table!r}: known tables are {', '.join(sorted(allp))}")
+    return allp[table]
+
+
+def load_eval(runs_dir: Path, profile: str, experiment: str, defense: str, suite: str = "evaluation") -> dict:
+    """A run's eval.json (suite evaluation) or audit.json (suite audit), with a message saying how to make it."""
+    path = Path(runs_dir) / profile / experiment / defense / ("audit.json" if suite == "audit" else "eval.json")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `dvc repro` (or python -m atentlib evaluate --suite "
+                                f"{suite} --profile {profile} --experiment {experiment} --defense {defense})")
+    return json.loads(path.read_text())
+
+
+def load_run(runs_dir: Path, profile: str, experiment: str, defense: str) -> dict:
+    """A run's run.json (seed, epochs, seconds per epoch, where it started from), with a message saying how to make
+    it."""
+    path = Path(runs_dir) / profile / experiment / defense / "run.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `dvc repro` (or python -m atentlib train --profile {profile} "
+                                f"--experiment {experiment} --defense {defense})")
+    return json.loads(path.read_text())
+
+
+RESULT_KEYS = ("defense", "checkpoint", "epoch", "n_test")  # the columns of results_frame that are not metrics
+
+
+def result_metrics(ours: pd.DataFrame) -> list[str]:
+    """The metric columns of a results_frame (natural accuracy, then one per attack)."""
+    return [c for c in ours.columns if c not in RESULT_KEYS]
+
+
+def results_frame(runs_dir: Path, profile: str, experiment: str, defenses: list[str]) -> pd.DataFrame:
+    """One row per (defense, checkpoint): natural accuracy and accuracy under each attack (%)."""
+    rows = []
+    for d in defenses:
+        ev = load_eval(runs_dir, profile, experiment, d)
+        for which, r in ev["checkpoints"].items():
+            row = {"defense": d, "checkpoint": which, "epoch": r["epoch"], "n_test": r["n_examples"],
+                   "natural": r["natural"]}
+            row.update({name: a["accuracy"] for name, a in r["attacks"].items()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def training_curves(runs_dir: Path, profile: str, experiment: str, defenses: list[str]) -> pd.DataFrame:
+    """Long-form per-epoch metrics of several runs (for Figure S1-style plots)."""
+    frames = []
+    for d in defenses:
+        path = Path(runs_dir) / profile / experiment / d / "metrics.csv"
+        if path.exists():
+            frames.append(pd.read_csv(path).assign(defense=d))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def epoch_times(runs_dir: Path, prof, experiment: str, reference: str = "pgd_at") -> pd.DataFrame:
+    """Seconds per training epoch of an experiment's runs as the engine recorded them (run.json): one row per
+    defense with its extra seeds pooled, the median over all their epochs, and that median over the reference's.
+
+    The runs of `dvc repro` train one after another on one machine, so each time also carries the machine's load
+    at that moment; the median over epochs and seeds damps it. Columns: inner steps (K, steps or L), the device
+    type and autocast dtype the runs recorded, runs, epochs timed, median and "x <reference>"."""
+    exp = prof.experiment(experiment)
+    rows = []
+    for base, names in seed_groups(list(exp.defenses)).items():
+        seconds, amps, devices = [], set(), set()
+        for d in names:
+            run = load_run(runs_dir, prof.profile, experiment, d)
+            seconds += run["seconds_per_epoch"]
+            amps.add(str(run.get("amp", "not recorded")).replace("torch.", ""))
+            devices.add(str(run.get("device", "not recorded")))
+        cfg = exp.defense(base)
+        inner = next((getattr(cfg, f) for f in ("K", "steps", "L") if hasattr(cfg, f)), "")  # L: Entropy-SGD's
+        rows.append({"defense": base, "inner steps": inner, "device": ", ".join(sorted(devices)),
+                     "autocast": ", ".join(sorted(amps)), "runs": len(names), "epochs timed": len(seconds),
+                     "median s/epoch": round(float(pd.Series(seconds).median()), 2)})
+    table = pd.DataFrame(rows).set_index("defense")
+    if reference not in table.index:
+        raise ValueError(f"reference {reference!r}: not a defense of {experiment} ({', '.join(table.index)})")
+    table[f"x {reference}"] = (table["median s/epoch"] / table.loc[reference, "median s/epoch"]).round(3)
+    return table
