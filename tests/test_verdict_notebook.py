@@ -38,10 +38,11 @@ def fabricated(tmp_path_factory):
     raw["experiments"] = {e: raw["experiments"][e] for e in keep}
     for e, names in keep.items():
         defs = raw["experiments"][e]["defenses"]
-        base = {n: defs[n] for n in names if n in defs}
+        # the seed runs are written out here (a defense's own seeds list would make them a second time)
+        base = {n: {k: v for k, v in defs[n].items() if k != "seeds"} for n in names if n in defs}
         atent = names[-1]
-        base[f"{atent}_seed1"] = {**defs[atent], "train": {"seed": 1}}
-        base.setdefault("pgd_at_seed1", {**defs["pgd_at"], "train": {"seed": 1}})
+        base[f"{atent}_seed1"] = {**base[atent], "train": {"seed": 1}}
+        base.setdefault("pgd_at_seed1", {**base["pgd_at"], "train": {"seed": 1}})
         raw["experiments"][e]["defenses"] = base
         raw["experiments"][e]["audit_defenses"] = []
     raw["profile"] = "fab"
