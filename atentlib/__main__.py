@@ -71,14 +71,9 @@ def cmd_run(args) -> None:
 
 
 def _print_result(label: str, r: dict) -> None:
-    """One line of accuracies (and one of masking flags, when measured) of an evaluate_model result."""
-    accs = ", ".join(f"{k} {v['accuracy']:.2f}" for k, v in r["attacks"].items())
-    print(f"{label}: natural {r['natural']:.2f}, {accs}")
-    if "masking" in r:
-        m = r["masking"]
-        print(f"  masking checks {'passed' if m['passed'] else 'FAILED'}: " +
-              ", ".join(f"{k}={'ok' if f['passed'] else ('n/a' if f['passed'] is None else 'FAIL')}"
-                        for k, f in m["flags"].items()))
+    from .experiment import describe_result
+
+    print(describe_result(label, r))
 
 
 def cmd_attack(args) -> None:

@@ -54,9 +54,19 @@ def run_experiment(profile: Profile, experiment: str, bundle: DataBundle, device
         for suite in suites:
             res = evaluate_suite(profile, experiment, defense, suite, bundle, device, runs_dir, progress)
             for which, r in res["checkpoints"].items():
-                accs = ", ".join(f"{k} {v['accuracy']:.2f}" for k, v in r["attacks"].items())
-                log(f"{experiment}/{defense} {suite} [{which}, epoch {r['epoch']}]: natural {r['natural']:.2f}, {accs}")
+                log(describe_result(f"{experiment}/{defense} {suite} [{which}, epoch {r['epoch']}]", r))
     return collect(profile, experiment, runs_dir, results_dir)
+
+
+def describe_result(label: str, r: dict) -> str:
+    """One line of accuracies (and one of masking flags, when measured) of an evaluate_model result."""
+    accs = ", ".join(f"{k} {v['accuracy']:.2f}" for k, v in r["attacks"].items())
+    text = f"{label}: natural {r['natural']:.2f}, {accs}"
+    if "masking" in r:
+        m = r["masking"]
+        text += f"\n  masking checks {'passed' if m['passed'] else 'FAILED'}: " + ", ".join(
+            f"{k}={'ok' if f['passed'] else ('n/a' if f['passed'] is None else 'FAIL')}" for k, f in m["flags"].items())
+    return text
 
 
 def collect(profile: Profile, experiment: str, runs_dir: Path | str = "runs",
