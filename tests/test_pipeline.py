@@ -222,3 +222,37 @@ def test_a_pipeline_with_a_stage_per_run_sees_every_run_of_its_profile():
         m = re.fullmatch(r"\$\{experiments\.(\w+)\.defenses\}", str(stage.get("foreach", "")))
         if m:
             assert list(raw["experiments"][m.group(1)]["defenses"]) == list(prof.experiments[m.group(1)].defenses)
+
+
+def _library_modules_reached(start: list[str]) -> set[str]:
+    """The atentlib modules that importing `start` runs, read from the source (tests/test_layers.py's graph)."""
+    from tests.test_layers import import_graph, module_names
+
+    graph = import_graph({name: path.read_text() for name, path in module_names().items()})
+    seen: set[str] = set()
+    todo = list(start)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += graph[name]
+    return seen
+
+
+def _covered(module_path: str, deps: set[str]) -> bool:
+    """Whether a dep names the module's file, the module's package folder or a folder above it."""
+    return f"{module_path}.py" in deps or any(module_path == d or module_path.startswith(d + "/") for d in deps)
+
+
+def test_the_run_stages_depend_on_every_module_a_run_executes():
+    """A run's numbers come from the code `python -m atentlib run` reaches (experiment -> train, evaluate, and all
+    they import): each of those modules is a dep of every run stage, so that changing one reruns the runs. The
+    config modules are left out: the stage's params carry the values."""
+    stages = expand_stages(_dvc()["stages"])
+    reached = _library_modules_reached(["experiment", "train", "evaluate"]) - {"config", "config_base", "config_eval"}
+    run_stages = [n for n in stages if n.startswith("run@") or n == "run_finetune"]
+    assert len(run_stages) >= 7
+    for name in run_stages:
+        deps = {d if isinstance(d, str) else next(iter(d)) for d in stages[name]["deps"]}
+        missing = {m for m in reached if not _covered(f"atentlib/{m.replace('.', '/')}", deps)}
+        assert not missing, f"{name} does not depend on atentlib {sorted(missing)}"
