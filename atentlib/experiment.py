@@ -8,7 +8,6 @@ into one file, results/<profile>/<experiment>.json, which the notebook stages de
 """
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Callable
@@ -73,6 +72,8 @@ def collect(profile: Profile, experiment: str, runs_dir: Path | str = "runs",
             results_dir: Path | str = "results") -> Path:
     """results/<profile>/<experiment>.json: for every run of the experiment, its run record (run.json), its
     evaluation and audit results and its per-epoch curves, in the profile's order. Fails naming a missing file."""
+    from .train import read_metrics_csv
+
     exp = profile.experiment(experiment)
     runs = {}
     for defense in exp.defenses:
@@ -86,18 +87,9 @@ def collect(profile: Profile, experiment: str, runs_dir: Path | str = "runs",
             entry[key] = json.loads(path.read_text())
         audit = folder / SUITE_FILES["audit"]
         entry["audit"] = json.loads(audit.read_text()) if defense in exp.audit_defenses and audit.exists() else None
-        with open(folder / "metrics.csv", newline="") as fh:
-            entry["curves"] = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        entry["curves"] = read_metrics_csv(folder / "metrics.csv")
         runs[defense] = entry
     out = Path(results_dir) / profile.profile / f"{experiment}.json"
     write_json({"profile": profile.profile, "experiment": experiment, "runs": runs}, out)
     return out
 
-
-def _number(text: str) -> float | int | str:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text

@@ -163,6 +163,21 @@ def write_metrics_csv(history: list[dict], path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue().encode())
 
 
+def read_metrics_csv(path: Path) -> list[dict]:
+    """The rows write_metrics_csv wrote, numbers as numbers (int where the text is one, else float)."""
+    with open(path, newline="") as fh:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def _number(text: str) -> float | int | str:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
 def load_init(tc: TrainConfig, device: torch.device) -> tuple[dict | None, dict | None]:
     """The model weights of tc.init_from (SHA-256 verified) and a record of where they came from."""
     if tc.init_from is None:

@@ -204,3 +204,16 @@ def test_missing_data_names_the_folder_and_how_to_fill_it(smoke_profile_path):
     msg = optional_data.missing_data(prof, "cifar10")
     assert "cifar10: the real files are not in" in msg and "data.cifar10.root" in msg and "download=True" in msg
     assert optional_data.missing_data(prof, "mnist") is None
+
+
+def test_metrics_csv_reads_back_what_was_written(tmp_path):
+    """collect() puts these rows in results/<profile>/<experiment>.json: integers stay integers (epoch), floats
+    floats, and text (a learning-rate schedule's name) text."""
+    from atentlib.train import read_metrics_csv, write_metrics_csv
+
+    rows = [{"epoch": 1, "lr": 0.001, "train_loss": 2.5, "note": "warm-up"},
+            {"epoch": 2, "lr": 1e-05, "train_loss": 0.125, "note": "decay"}]
+    write_metrics_csv(rows, tmp_path / "metrics.csv")
+    back = read_metrics_csv(tmp_path / "metrics.csv")
+    assert back == rows
+    assert [type(v) for v in back[0].values()] == [int, float, float, str]
