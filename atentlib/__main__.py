@@ -110,12 +110,13 @@ def cmd_notebook(args) -> None:
 
 def cmd_zoo(args) -> None:
     from . import report, zoo
+    from .checkpoint import CHECKPOINT_FILES
 
     profile = load_profile(args.profile)
     for experiment, exp in profile.experiments.items():
         for defense in exp.defenses:
             run = _run_dir(profile.profile, experiment, defense)
-            if report.seed_base(defense) not in args.defenses or not (run / "checkpoint.pt").exists():
+            if report.seed_base(defense) not in args.defenses or not (run / CHECKPOINT_FILES["last"]).exists():
                 continue
             accs = {}
             for suite, filename in (("evaluation", "eval.json"), ("audit", "audit.json")):

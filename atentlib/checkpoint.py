@@ -20,7 +20,11 @@ from torch import nn
 from . import models
 from .data import atomic_write_bytes
 
-CHECKPOINT_FILES = {"last": "checkpoint.pt", "best": "best.pt"}  # the two checkpoints of a run folder
+# A run folder holds two trained models, each the weights, epoch and spec only (a few MB: small enough to commit), and
+# the engine's resumable state (model, optimiser, schedule, RNG, curves: three times larger, scratch for resuming).
+CHECKPOINT_FILES = {"last": "last.pt", "best": "best.pt"}
+RESUME_FILE = "checkpoint.pt"
+MODEL_KEYS = ("model", "epoch", "spec", "fingerprint", "selected")  # what last.pt and best.pt keep of a state
 
 
 def run_dir(runs_dir: Path | str, profile: str, experiment: str, defense: str) -> Path:
@@ -58,6 +62,11 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         raise CheckpointError(f"checkpoint {path} is corrupted or truncated: SHA-256 {actual[:12]}... does not match "
                               f"the recorded {expected[:12]}... ({len(data)} bytes). Delete it to retrain")
     return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+
+
+def model_only(state: dict[str, Any], selected: str) -> dict[str, Any]:
+    """The part of an engine state that evaluation needs (weights, epoch, spec), labelled with how it was selected."""
+    return {**{k: state[k] for k in MODEL_KEYS if k in state}, "selected": selected}
 
 
 def _sidecar(path: Path) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 from . import data
 from .config import Profile
 from .evaluate import evaluate_run
+from .checkpoint import CHECKPOINT_FILES
 from .runs import run_dir
 from .train import fit, pick_device
 
@@ -48,7 +49,7 @@ def train_and_evaluate(profile: Profile, experiment: str, defense: str, bundle: 
     out = run_dir(runs_dir, profile.profile, experiment, defense)
     device = pick_device(profile.device)
     fit(profile, experiment, defense, bundle, out, device, progress=progress, log=log)
-    ckpt, result = out / "checkpoint.pt", out / "eval.json"
+    ckpt, result = out / CHECKPOINT_FILES["last"], out / "eval.json"
     if not result.exists() or result.stat().st_mtime < ckpt.stat().st_mtime:
         evaluate_run(out, bundle.test, profile.experiment(experiment).evaluation, device, bundle.info,
                      progress=progress)

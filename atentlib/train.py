@@ -1,8 +1,9 @@
 """The training engine: one loop for every defense, with checkpoints, resume, and per-epoch curves.
 
 `fit` trains one (experiment, defense) of a profile into a run folder:
-  checkpoint.pt (+ .sha256)  the last epoch: model, optimiser, scheduler, RNG states, history, config
-  best.pt (+ .sha256)        the epoch with the best robust accuracy on the validation digits
+  checkpoint.pt (+ .sha256)  the state to resume from: model, optimiser, scheduler, RNG states, history, config
+  last.pt (+ .sha256)        the model of the last epoch (weights, epoch, spec: what evaluation reads)
+  best.pt (+ .sha256)        the model of the epoch with the best robust accuracy on the validation digits
   metrics.csv                one row per epoch: loss, natural and robust accuracy on train and validation digits
                              (Figure S1); the held-out test digits are never looked at during training
   run.json                   profile, seed, git commit, data used, device, timings, why training stopped
@@ -262,7 +263,7 @@ class Run:
 
     @property
     def checkpoint_path(self) -> Path:
-        return self.out_dir / "checkpoint.pt"
+        return self.out_dir / checkpoint.RESUME_FILE
 
 
 @dataclass
@@ -421,11 +422,12 @@ def _save(run: Run, state: RunState, epoch: int, row: dict, rngs: list, has_vali
         saved["rng_ranks"] = rngs
     if state.init_record is not None:
         saved["init_from"] = state.init_record
-    best = run.out_dir / "best.pt"
+    best = run.out_dir / checkpoint.CHECKPOINT_FILES["best"]
     if not has_validation:  # nothing to select on: best.pt is the last epoch, and says so
-        checkpoint.save({**saved, "selected": "last epoch (no validation split)"}, best)
+        checkpoint.save(checkpoint.model_only(saved, "last epoch (no validation split)"), best)
     elif is_best or not best.exists():
-        checkpoint.save({**saved, "selected": "best robust validation accuracy"}, best)
+        checkpoint.save(checkpoint.model_only(saved, "best robust validation accuracy"), best)
+    checkpoint.save(checkpoint.model_only(saved, "last epoch"), run.out_dir / checkpoint.CHECKPOINT_FILES["last"])
     checkpoint.save(saved, run.checkpoint_path)
     write_metrics_csv(state.history, run.out_dir / "metrics.csv")
     run.log(f"{run.where} epoch {epoch + 1}/{run.tc.epochs}: " +

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from . import train as engine
-from .checkpoint import load_model
+from .checkpoint import CHECKPOINT_FILES, load_model
 from .attacks.pgd import pgd
 from .config import DataConfig, EvalConfig, ExperimentConfig, Profile
 from .data import DataBundle, Split
@@ -98,7 +98,7 @@ def train_defenses(exp: ExperimentConfig, data: DataBundle, work_dir: Path, prof
     for name in names or list(exp.defenses):
         run = Path(work_dir) / profile / EXPERIMENT / name
         history = engine.fit(prof, EXPERIMENT, name, data, run, device=device, progress=False, log=log)
-        model, _ = load_model(run / "checkpoint.pt", device)
+        model, _ = load_model(run / CHECKPOINT_FILES["last"], device)
         out[name] = Trained(model, history, float(sum(h["seconds"] for h in history)))
     return out
 

@@ -1,19 +1,21 @@
 """The model zoo: trained models others can attack without retraining.
 
 zoo/index.json lists each model by name (e.g. `mnist_linf-atent_linf`) with its file, SHA-256, architecture, the
-run it came from and its accuracies; zoo/<name>.pt holds its weights only. One line gives an eval-mode model that
-takes inputs in [0, 1] (any normalisation is inside the model):
+run it came from and its accuracies. The file is the run's own last.pt (weights, epoch and spec; committed with the
+repository), named relative to zoo/, so the zoo adds no second copy of the weights. One line gives an eval-mode model
+that takes inputs in [0, 1] (any normalisation is inside the model):
 
     from atentlib import zoo
     model = zoo.load("mnist_linf-atent_linf")
 
-`export` copies a finished run's last checkpoint into the zoo (`python -m atentlib zoo --profile converged`).
+`export` lists a finished run's last checkpoint in the zoo (`python -m atentlib zoo --profile converged`).
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -43,30 +45,31 @@ def load(name: str, device: torch.device | str = "cpu", zoo_dir: Path = ZOO_DIR)
         raise ZooError(f"unknown zoo model {name!r}: available are {', '.join(sorted(entries)) or 'none'} "
                        f"({Path(zoo_dir) / INDEX})")
     entry = entries[name]
-    path = Path(zoo_dir) / entry["file"]
+    path = (Path(zoo_dir) / entry["file"]).resolve()
     if not path.exists():
-        raise ZooError(f"{path} is missing: the zoo's weights are committed with the repository (git checkout zoo/)")
+        raise ZooError(f"{path} is missing: the zoo's weights are committed with the repository "
+                       f"(git checkout {entry['file'].lstrip('./')})")
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     if digest != entry["sha256"]:
         raise ZooError(f"{path}: SHA-256 {digest} does not match the index's {entry['sha256']}; the file is damaged "
-                       "or was changed (git checkout zoo/ restores it)")
+                       "or was changed (git checkout restores it)")
     model = models.build(entry["model"], num_classes=entry["num_classes"])
-    model.load_state_dict(torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True))
+    state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    model.load_state_dict({k: v.contiguous() for k, v in state["model"].items()})
     return model.to(device).eval()
 
 
 def export(run_dir: Path, name: str, zoo_dir: Path = ZOO_DIR, accuracies: dict | None = None) -> dict:
-    """Copy the weights of run_dir/checkpoint.pt (verified) into the zoo as `name`; returns its index entry."""
-    state = checkpoint.load(Path(run_dir) / "checkpoint.pt")
+    """List run_dir/last.pt (verified) in the zoo as `name`; returns its index entry."""
+    path = Path(run_dir) / checkpoint.CHECKPOINT_FILES["last"]
+    state = checkpoint.load(path)
     spec = state["spec"]
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu().contiguous() for k, v in state["model"].items()}, buf)
-    raw = buf.getvalue()
+    raw = path.read_bytes()
     zoo_dir = Path(zoo_dir)
-    atomic_write_bytes(zoo_dir / f"{name}.pt", raw)
     run = json.loads((Path(run_dir) / "run.json").read_text()) if (Path(run_dir) / "run.json").exists() else {}
-    entry = {"file": f"{name}.pt", "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw),
+    entry = {"file": Path(os.path.relpath(path.resolve(), zoo_dir.resolve())).as_posix(),
+             "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw),
              "model": spec["model"], "num_classes": spec["num_classes"], "profile": spec["profile"],
              "experiment": spec["experiment"], "defense": spec["defense"], "seed": run.get("seed"),
              "epoch": state["epoch"] + 1, "threat": spec["config"]["threat"], "inputs": "[0, 1], NCHW",

@@ -2,6 +2,8 @@
 refused with a message that says what to do."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
@@ -14,7 +16,7 @@ def test_exported_model_loads_back_with_the_same_outputs(smoke_runs, tmp_path):
     entry = zoo.export(run, "mnist_linf-atent_linf", tmp_path, accuracies={"pgd20": 12.5})
     assert entry["model"] == "smallcnn" and entry["accuracies"] == {"pgd20": 12.5}
     model = zoo.load("mnist_linf-atent_linf", zoo_dir=tmp_path)
-    reference, _ = load_model(run / "checkpoint.pt", channels_last=False)
+    reference, _ = load_model(run / "last.pt", channels_last=False)
     x = torch.rand(5, 1, 28, 28)
     assert not model.training
     with torch.no_grad():
@@ -23,12 +25,16 @@ def test_exported_model_loads_back_with_the_same_outputs(smoke_runs, tmp_path):
 
 
 def test_a_damaged_or_unknown_model_is_refused(smoke_runs, tmp_path):
-    zoo.export(smoke_runs / "smoke" / "mnist_l2" / "pgd_at", "mnist_l2-pgd_at", tmp_path)
-    path = tmp_path / "mnist_l2-pgd_at.pt"
+    run = tmp_path / "run"  # a copy: the smoke runs are shared with other tests
+    shutil.copytree(smoke_runs / "smoke" / "mnist_l2" / "pgd_at", run)
+    zoo_dir = tmp_path / "zoo"
+    zoo.export(run, "mnist_l2-pgd_at", zoo_dir)
+    assert zoo.index(zoo_dir)["mnist_l2-pgd_at"]["file"] == "../run/last.pt"  # the run's own file, no copy
+    path = run / "last.pt"
     raw = bytearray(path.read_bytes())
     raw[-10] ^= 0xFF
     path.write_bytes(bytes(raw))
     with pytest.raises(zoo.ZooError, match="does not match"):
-        zoo.load("mnist_l2-pgd_at", zoo_dir=tmp_path)
+        zoo.load("mnist_l2-pgd_at", zoo_dir=zoo_dir)
     with pytest.raises(zoo.ZooError, match="unknown zoo model 'nope': available are mnist_l2-pgd_at"):
-        zoo.load("nope", zoo_dir=tmp_path)
+        zoo.load("nope", zoo_dir=zoo_dir)
