@@ -28,6 +28,12 @@ def seed_base(defense: str) -> str:
     return m["base"] if m else defense
 
 
+def seed_index(defense: str) -> int:
+    """`pgd_at_seed2` -> 2, `pgd_at` -> 0: which seed of its defense a profile entry is."""
+    m = _SEED_SUFFIX.match(defense)
+    return int(m["seed"]) if m else 0
+
+
 def seed_groups(defenses: list[str]) -> dict[str, list[str]]:
     """Defenses grouped with their extra seeds, in profile order: {pgd_at: [pgd_at, pgd_at_seed1, ...], ...}."""
     groups: dict[str, list[str]] = {}

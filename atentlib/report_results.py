@@ -29,6 +29,23 @@ def load_eval(runs_dir: Path, profile: str, experiment: str, defense: str, suite
     return json.loads(path.read_text())
 
 
+def split_evaluated(runs_dir: Path, profile: str, experiment: str, defenses: list[str],
+                    suite: str = "evaluation") -> tuple[list[str], list[str]]:
+    """(the runs whose eval.json (suite evaluation) or audit.json (suite audit) exists, the runs still without one),
+    each in the order given: a profile part-way through its pipeline reports what is done and names the rest."""
+    name = "audit.json" if suite == "audit" else "eval.json"
+    done = [d for d in defenses if (Path(runs_dir) / profile / experiment / d / name).exists()]
+    return done, [d for d in defenses if d not in done]
+
+
+def missing_note(missing: list[str], suite: str = "evaluation") -> str:
+    """The sentence under a table made part-way: which runs it leaves out (empty when none)."""
+    if not missing:
+        return ""
+    return (f"Not in this table yet ({suite} not run): {', '.join(missing)}; `dvc status` names the stages left, "
+            "`dvc repro` runs them.")
+
+
 def load_run(runs_dir: Path, profile: str, experiment: str, defense: str) -> dict:
     """A run's run.json (seed, epochs, seconds per epoch, where it started from), with a message saying how to make
     it."""

@@ -112,10 +112,11 @@ def default_note(df: pd.DataFrame, profile: str) -> str:
     """The reminder under a table outside the paper profile: if some columns carry the profile's label, only
     those are ours; otherwise every number in the table is."""
     if any(f"({profile})" in str(c) for c in df.columns):
-        return (f"Columns marked ({profile}) come from the {profile} profile: reduced data and epochs, not a "
-                "reproduction of the paper's numbers, which are shown beside them for reference.")
-    return (f"Every number in this table comes from the {profile} profile (reduced data and epochs); none is a "
-            "reproduction of a paper's number.")
+        return (f"Columns marked ({profile}) come from the {profile} profile (params/{profile}.yaml: fewer training "
+                "digits and epochs than the paper's), not a reproduction of the paper's numbers, which are shown "
+                "beside them for reference.")
+    return (f"Every number in this table comes from the {profile} profile (params/{profile}.yaml: fewer training "
+            "digits and epochs than the paper's); none is a reproduction of a paper's number.")
 
 
 def _mean_sd(summary: pd.DataFrame, defense: str, metric: str) -> str:

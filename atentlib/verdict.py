@@ -16,6 +16,8 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as _mcnemar
 
+from .report_names import seed_index
+
 
 @dataclass(frozen=True)
 class SeedDifference:
@@ -80,6 +82,18 @@ def mcnemar(correct_a, correct_b) -> DigitComparison:
     table = [[int((a & b).sum()), only_a], [only_b, int((~a & ~b).sum())]]
     p = 1.0 if only_a + only_b == 0 else float(_mcnemar(table, exact=True).pvalue)
     return DigitComparison(len(a), only_a, only_b, 100.0 * (only_a - only_b) / max(1, len(a)), p)
+
+
+def paired_runs(runs_a: list[str], runs_b: list[str], evaluated: set[str] | list[str]) -> list[tuple[str, str]]:
+    """(seed i of a, seed i of b) for each seed i that both sides have evaluated, in seed order.
+
+    Runs are profile entries, `<defense>` for seed 0 and `<defense>_seed<i>` for seed i; a seed evaluated on one side
+    only is left out, never paired with another seed of the other side (the pairs share data order and init seed).
+    """
+    done = set(evaluated)
+    b_by_seed = {seed_index(r): r for r in runs_b if r in done}
+    pairs = [(r, b_by_seed[seed_index(r)]) for r in runs_a if r in done and seed_index(r) in b_by_seed]
+    return sorted(pairs, key=lambda pair: seed_index(pair[0]))
 
 
 def verdict_sentence(name: str, other: str, attack: str, seeds: SeedDifference | None,

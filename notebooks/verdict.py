@@ -59,42 +59,57 @@ def last(ev: dict) -> dict:
     return ev["checkpoints"]["last"]
 
 
-rows, points, sentences = [], [], []
+rows, points, sentences, coverage = [], [], [], {}
 for experiment, atent in experiments.items():
     exp = prof.experiment(experiment)
     groups = report.seed_groups(list(exp.defenses))
     sides = {atent: groups[atent], reference: groups[reference]}
-    evals = {d: {r: last(report.load_eval(runs_dir, label, experiment, r)) for r in runs} for d, runs in sides.items()}
+    # seed i of ATENT beside seed i of PGD-AT, where both are evaluated: a profile part-way reports what is done
+    done, _ = report.split_evaluated(runs_dir, label, experiment, sides[atent] + sides[reference])
+    pairs = verdict.paired_runs(sides[atent], sides[reference], done)
+    coverage[experiment] = f"{len(pairs)} of {min(len(sides[atent]), len(sides[reference]))} seed pairs evaluated"
+    print(f"[{experiment}] {coverage[experiment]}: {', '.join(f'{a} / {b}' for a, b in pairs) or 'none yet'}")
+    if not pairs:
+        continue
+    runs = {atent: [a for a, _ in pairs], reference: [b for _, b in pairs]}
+    evals = {d: {r: last(report.load_eval(runs_dir, label, experiment, r)) for r in rs} for d, rs in runs.items()}
     attacks = ["natural"] + list(next(iter(evals[atent].values()))["attacks"])
     for attack in attacks:
-        acc = {d: [e["natural"] if attack == "natural" else e["attacks"][attack]["accuracy"] for e in runs.values()]
-               for d, runs in evals.items()}
+        acc = {d: [e["natural"] if attack == "natural" else e["attacks"][attack]["accuracy"] for e in rs.values()]
+               for d, rs in evals.items()}
         key = "natural_correct" if attack == "natural" else "correct"
 
         def bits(e):
             return e.get(key) if attack == "natural" else e["attacks"][attack].get("correct")
 
-        pairs = list(zip(evals[atent].values(), evals[reference].values()))
+        evaluated_pairs = list(zip(evals[atent].values(), evals[reference].values()))
         digits = None
-        if all(bits(a) and bits(b) for a, b in pairs):
-            digits = verdict.mcnemar(np.concatenate([decode_correct(bits(a)).numpy() for a, _ in pairs]),
-                                     np.concatenate([decode_correct(bits(b)).numpy() for _, b in pairs]))
-        seeds = verdict.seed_difference(acc[atent], acc[reference], confidence)
-        n = next(iter(evals[atent].values()))["n_examples"] if attack == "natural" else \
-            next(iter(evals[atent].values()))["attacks"][attack]["n_examples"]
-        rows.append({"experiment": experiment, "attack": attack, "digits": n, "seeds": f"{seeds.n_a}/{seeds.n_b}",
+        if all(bits(a) and bits(b) for a, b in evaluated_pairs):
+            digits = verdict.mcnemar(np.concatenate([decode_correct(bits(a)).numpy() for a, _ in evaluated_pairs]),
+                                     np.concatenate([decode_correct(bits(b)).numpy() for _, b in evaluated_pairs]))
+        # an interval over seeds needs two of them on each side; with one pair, the digits alone speak
+        seeds = verdict.seed_difference(acc[atent], acc[reference], confidence) if len(pairs) >= 2 else None
+        first = next(iter(evals[atent].values()))
+        n = first["n_examples"] if attack == "natural" else first["attacks"][attack]["n_examples"]
+        rows.append({"experiment": experiment, "attack": attack, "digits": n, "seeds": f"{len(pairs)}/{len(pairs)}",
                      "ATENT": np.mean(acc[atent]), "PGD-AT": np.mean(acc[reference]),
-                     "ATENT - PGD-AT": seeds.difference, "low": seeds.low, "high": seeds.high,
-                     "p paired": seeds.p_paired,
+                     "ATENT - PGD-AT": np.mean(acc[atent]) - np.mean(acc[reference]),
+                     "low": seeds.low if seeds else None, "high": seeds.high if seeds else None,
+                     "p paired": seeds.p_paired if seeds else None,
                      "only ATENT keeps": digits.only_a if digits else None,
                      "only PGD-AT keeps": digits.only_b if digits else None,
                      "p McNemar": digits.p_value if digits else None})
         sentences.append(f"[{experiment}] " + verdict.verdict_sentence("ATENT", "PGD-AT", attack, seeds, digits))
         for d, values in acc.items():
-            for run, v in zip(sides[d], values):
+            for run, v in zip(runs[d], values):
                 points.append({"experiment": experiment, "attack": attack, "defense": report.display_name(d),
                                "run": run, "accuracy": v})
     # AutoAttack: the audit of seed 0 of each (last checkpoint), on the same digits
+    audited, _ = report.split_evaluated(runs_dir, label, experiment, [atent, reference], suite="audit")
+    if len(audited) < 2:
+        print(f"[{experiment}] AutoAttack: the audit of {' and '.join(set([atent, reference]) - set(audited))} "
+              "is not run yet")
+        continue
     audits = {d: report.load_eval(runs_dir, label, experiment, d, suite="audit") for d in (atent, reference)}
     aa = {d: last(a)["attacks"].get("autoattack") for d, a in audits.items()}
     if all(aa.values()):
@@ -114,12 +129,18 @@ for experiment, atent in experiments.items():
             points.append({"experiment": experiment, "attack": "autoattack", "defense": report.display_name(d),
                            "run": d, "accuracy": aa[d]["accuracy"]})
 
+if not rows:
+    raise FileNotFoundError(f"no seed of {reference} and of the ATENT runs is evaluated on both sides yet under the "
+                            f"{label} profile ({'; '.join(f'{e}: {c}' for e, c in coverage.items())}): run the "
+                            "evaluation stages first (dvc repro)")
 table = pd.DataFrame(rows).set_index(["experiment", "attack"])
 report.write_table(table.round(4), "verdict", tables_dir, label,
                    f"ATENT minus PGD-AT (accuracy points, last checkpoints): mean over seeds with its "
                    f"{confidence:.0%} Welch interval, paired t-test over seeds, McNemar's exact test on the same digits",
                    note=f"Every number comes from the {label} profile; `digits` is how many held-out digits each "
-                        "accuracy is measured on (AutoAttack: the audit's digits, seed 0 only).")
+                        "accuracy is measured on (AutoAttack: the audit's digits, seed 0 only); `seeds`: how many "
+                        "seed pairs (ATENT seed i beside PGD-AT seed i) are in; the interval needs two. Coverage: "
+                        + "; ".join(f"{e} {c}" for e, c in coverage.items()) + ".")
 table.round(2)
 
 # %% [markdown]
@@ -128,8 +149,9 @@ table.round(2)
 
 # %%
 pts = pd.DataFrame(points)
-fig, axes = plt.subplots(1, len(experiments), figsize=(6.5 * len(experiments), 4.2), squeeze=False)
-for ax, experiment in zip(axes[0], experiments):
+shown = [e for e in experiments if e in set(pts.experiment)]
+fig, axes = plt.subplots(1, len(shown), figsize=(6.5 * len(shown), 4.2), squeeze=False)
+for ax, experiment in zip(axes[0], shown):
     p = pts[pts.experiment == experiment]
     sns.stripplot(data=p, x="attack", y="accuracy", hue="defense", dodge=True, size=7, alpha=0.85, ax=ax,
                   palette={report.display_name(experiments[experiment]): "tab:red",
@@ -156,16 +178,20 @@ plt.show()
 # %%
 for s in sentences:
     print(s)
-report.write_metrics({"profile": label, "confidence": confidence, "sentences": sentences,
+report.write_metrics({"profile": label, "confidence": confidence, "coverage": coverage, "sentences": sentences,
                       "rows": {f"{e}/{a}": {k: (None if pd.isna(v) else v) for k, v in r.items()}
                                for (e, a), r in table.iterrows()}}, "verdict", metrics_dir)
 for experiment, atent in experiments.items():
+    if experiment not in shown:
+        print(f"[{experiment}] not evaluated yet ({coverage[experiment]})")
+        continue
     paper = report.paper_numbers(PAPER[experiment])["rows"]
     protocol = next(a for a in paper[atent] if a != "natural")
     claimed = paper[atent][protocol] - paper[reference][protocol]
     aa = table.loc[(experiment, "autoattack (seed 0)")] if (experiment, "autoattack (seed 0)") in table.index else None
     ours = table.loc[(experiment, protocol), "ATENT - PGD-AT"] if (experiment, protocol) in table.index else None
-    line = f"[{experiment}] the paper's advantage of ATENT under {protocol}: {claimed:+.2f} points; ours {ours:+.2f}"
+    line = (f"[{experiment}] the paper's advantage of ATENT under {protocol}: {claimed:+.2f} points; ours "
+            + ("not measured" if ours is None else f"{ours:+.2f}") + f" ({coverage[experiment]})")
     if aa is not None:
         survives = aa["ATENT - PGD-AT"] > 0 and (aa["p McNemar"] is None or aa["p McNemar"] < 0.05)
         line += (f"; under AutoAttack ours {aa['ATENT - PGD-AT']:+.2f} points on {aa['digits']} digits: the advantage "

@@ -31,10 +31,19 @@ def _bundle(profile):
 @pytest.mark.parametrize("defense", ["sgd", "pgd_at", "atent_linf"])
 def test_each_defense_trains_and_writes_its_files(smoke_runs, defense):
     run = smoke_runs / "smoke" / "mnist_linf" / defense
-    for f in ("checkpoint.pt", "checkpoint.pt.sha256", "best.pt", "metrics.csv", "run.json", "eval.json"):
+    for f in ("checkpoint.pt", "checkpoint.pt.sha256", "last.pt", "last.pt.sha256", "best.pt", "best.pt.sha256",
+              "metrics.csv", "run.json", "eval.json"):
         assert (run / f).exists(), f
-    model, spec = load_model(run / "checkpoint.pt")
+    model, spec = load_model(run / "last.pt")
     assert spec["defense"] == defense and spec["epoch"] == 2 and not model.training
+    # last.pt and best.pt are the models alone (small enough to commit); checkpoint.pt is the state to resume from
+    resume, last, best = (checkpoint.load(run / f) for f in ("checkpoint.pt", "last.pt", "best.pt"))
+    assert {"optimizer", "scheduler", "rng", "history"} <= set(resume)
+    assert set(last) == set(best) == {"model", "epoch", "spec", "fingerprint", "selected"}
+    assert last["epoch"] == resume["epoch"] and last["selected"] == "last epoch"
+    assert all(torch.equal(last["model"][k], v) for k, v in resume["model"].items())
+    rob = list(pd.read_csv(run / "metrics.csv")["val_robust"])
+    assert best["epoch"] == rob.index(max(rob)) and best["selected"] == "best robust validation accuracy"
     hist = pd.read_csv(run / "metrics.csv")
     assert len(hist) == 2
     assert hist["val_natural"].iloc[-1] > 30  # the synthetic bars are easy: well above 10% chance

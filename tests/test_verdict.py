@@ -53,3 +53,32 @@ def test_the_sentence_follows_the_numbers():
     assert "less robust" in verdict.verdict_sentence("atent", "pgd_at", "aa", worse, None)
     assert "no firm difference" in verdict.verdict_sentence("atent", "pgd_at", "aa", sure,
                                                             verdict.mcnemar(np.ones(10, bool), np.ones(10, bool)))
+
+
+def test_paired_runs_pair_seed_i_with_seed_i_and_skip_a_seed_evaluated_on_one_side():
+    atent = ["atent_linf", "atent_linf_seed1", "atent_linf_seed2"]
+    pgd = ["pgd_at", "pgd_at_seed1", "pgd_at_seed2"]
+    everything = set(atent) | set(pgd)
+    assert verdict.paired_runs(atent, pgd, everything) == [("atent_linf", "pgd_at"),
+                                                           ("atent_linf_seed1", "pgd_at_seed1"),
+                                                           ("atent_linf_seed2", "pgd_at_seed2")]
+    # seed 1 of ATENT and seed 2 of PGD-AT are evaluated: neither has its partner, so neither pairs
+    part_way = {"atent_linf", "pgd_at", "atent_linf_seed1", "pgd_at_seed2"}
+    assert verdict.paired_runs(atent, pgd, part_way) == [("atent_linf", "pgd_at")]
+    assert verdict.paired_runs(atent, pgd, {"pgd_at", "pgd_at_seed1"}) == []
+    # the profile's order does not decide the pairing, the seed does
+    assert verdict.paired_runs(list(reversed(atent)), pgd, everything)[0] == ("atent_linf", "pgd_at")
+
+
+def test_split_evaluated_names_the_runs_without_their_file(tmp_path):
+    from atentlib import report
+
+    for d, f in (("sgd", "eval.json"), ("pgd_at", "eval.json"), ("pgd_at", "audit.json"), ("atent_linf", "run.json"),
+                 ("trades", "audit.json")):
+        (tmp_path / "p" / "e" / d).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "p" / "e" / d / f).write_text("{}")
+    runs = ["sgd", "pgd_at", "atent_linf", "trades"]
+    assert report.split_evaluated(tmp_path, "p", "e", runs) == (["sgd", "pgd_at"], ["atent_linf", "trades"])
+    assert report.split_evaluated(tmp_path, "p", "e", runs, suite="audit") == (["pgd_at", "trades"],
+                                                                                ["sgd", "atent_linf"])
+    assert "atent_linf, trades" in report.missing_note(["atent_linf", "trades"]) and report.missing_note([]) == ""

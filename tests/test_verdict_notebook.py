@@ -30,9 +30,7 @@ def _eval(rng, nat, attacks):
     return {"checkpoints": {"last": {**out, "epoch": 3}}}
 
 
-@pytest.fixture(scope="module")
-def fabricated(tmp_path_factory):
-    root = tmp_path_factory.mktemp("verdict")
+def _fab_profile(root):
     raw = yaml.safe_load((PARAMS_DIR / "smoke.yaml").read_text())
     keep = {"mnist_linf": ["pgd_at", "pgd_at_seed1", "atent_linf"], "mnist_l2": ["pgd_at", "atent_l2"]}
     raw["experiments"] = {e: raw["experiments"][e] for e in keep}
@@ -48,6 +46,19 @@ def fabricated(tmp_path_factory):
     raw["profile"] = "fab"
     profile = root / "fab.yaml"
     profile.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return profile
+
+
+def _run_notebook(root, profile):
+    notebook.execute("verdict", {"profile": str(profile), "runs_dir": str(root / "runs"),
+                                 "figures_dir": str(root / "figures"), "tables_dir": str(root / "tables"),
+                                 "metrics_dir": str(root / "metrics")}, build_dir=root / "build")
+
+
+@pytest.fixture(scope="module")
+def fabricated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("verdict")
+    profile = _fab_profile(root)
     rng = np.random.default_rng(0)
     files = {}
     for e, attack in (("mnist_linf", "pgd20"), ("mnist_l2", "pgd40")):
@@ -62,9 +73,7 @@ def fabricated(tmp_path_factory):
                 audit = _eval(rng, 0.95, {"autoattack": acc - 0.1})
                 (run / "audit.json").write_text(json.dumps(audit))
                 files[(e, d, "audit")] = audit
-    notebook.execute("verdict", {"profile": str(profile), "runs_dir": str(root / "runs"),
-                                 "figures_dir": str(root / "figures"), "tables_dir": str(root / "tables"),
-                                 "metrics_dir": str(root / "metrics")}, build_dir=root / "build")
+    _run_notebook(root, profile)
     return root, files
 
 
@@ -92,3 +101,27 @@ def test_verdict_findings_speak_of_autoattack_and_the_paper(fabricated):
     metrics = json.loads((root / "metrics" / "verdict.json").read_text())
     assert any("AutoAttack (seed 0)" in s for s in metrics["sentences"])
     assert (root / "figures" / "verdict.png").stat().st_size > 1000
+
+
+def test_a_verdict_part_way_pairs_what_is_evaluated_and_says_what_is_not(tmp_path):
+    """Seed 0 of both and seed 1 of ATENT alone evaluated on linf, nothing on l2, no audit: the table holds the one
+    pair (no interval from one seed), the unpaired seed stays out, and the coverage names what is missing."""
+    profile = _fab_profile(tmp_path)
+    rng = np.random.default_rng(1)
+    files = {}
+    for d, acc in (("atent_linf", 0.8), ("atent_linf_seed1", 0.2), ("pgd_at", 0.6)):
+        run = tmp_path / "runs" / "fab" / "mnist_linf" / d
+        run.mkdir(parents=True)
+        files[d] = _eval(rng, 0.95, {"pgd20": acc})
+        (run / "eval.json").write_text(json.dumps(files[d]))
+    _run_notebook(tmp_path, profile)
+    table = pd.read_csv(tmp_path / "tables" / "verdict.csv", index_col=["experiment", "attack"])
+    assert set(table.index.get_level_values("experiment")) == {"mnist_linf"}
+    row = table.loc[("mnist_linf", "pgd20")]
+    ours = {d: f["checkpoints"]["last"]["attacks"]["pgd20"]["accuracy"] for d, f in files.items()}
+    assert row["ATENT"] == pytest.approx(ours["atent_linf"], abs=1e-3)   # seed 1 has no partner: left out
+    assert row["PGD-AT"] == pytest.approx(ours["pgd_at"], abs=1e-3) and row["seeds"] == "1/1"
+    assert pd.isna(row["low"]) and pd.isna(row["high"])
+    metrics = json.loads((tmp_path / "metrics" / "verdict.json").read_text())
+    assert metrics["coverage"] == {"mnist_linf": "1 of 2 seed pairs evaluated", "mnist_l2": "0 of 2 seed pairs evaluated"}
+    assert "Coverage: mnist_linf 1 of 2 seed pairs evaluated" in (tmp_path / "tables" / "verdict.md").read_text()
