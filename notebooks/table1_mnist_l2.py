@@ -58,7 +58,13 @@ from atentlib.config import load_profile
 
 prof = load_profile(profile)
 exp = prof.experiment(experiment)
-defenses = list(exp.defenses)
+# the runs with an evaluation: all of them once the pipeline is through, those done so far part-way (named below)
+defenses, not_evaluated = report.split_evaluated(runs_dir, prof.profile, experiment, list(exp.defenses))
+if not defenses:
+    raise FileNotFoundError(f"no run of {experiment} is evaluated yet under the {prof.profile} profile: run the "
+                            "evaluation stages first (dvc repro)")
+if not_evaluated:
+    print(report.missing_note(not_evaluated))
 label = prof.profile
 sns.set_theme(style="whitegrid", context="notebook")
 print(f"profile {label}: {prof.description}")
@@ -80,7 +86,8 @@ summary = report.table_summary(ours, defenses, early_stopped)
 table = report.beside_paper(summary, table_name, label)
 report.write_table(table, table_name, tables_dir, label,
                    "Table 1: MNIST, l2, eps = 2 (accuracy %, last checkpoint; PGD-AT(E): best checkpoint"
-                   f"{report.subset_note(exp.evaluation)})")
+                   f"{report.subset_note(exp.evaluation)})",
+                   note=" ".join(filter(None, [report.default_note(table, label), report.missing_note(not_evaluated)])))
 report.write_metrics(report.summary_metrics(summary, label), table_name, metrics_dir)
 table
 
@@ -102,7 +109,7 @@ plt.show()
 # Clean and l2 PGD-10 accuracy on the validation digits after each epoch; the radius ramps up over the first epochs.
 
 # %%
-curves = report.training_curves(runs_dir, label, experiment, defenses)
+curves = report.training_curves(runs_dir, label, experiment, list(exp.defenses))
 fig = plots.training_curves(curves, f"MNIST l2: validation accuracy per epoch ({label} profile)")
 report.save_figure(fig, f"{table_name}_curves", figures_dir, label)
 plt.show()

@@ -55,7 +55,13 @@ from atentlib.config import load_profile
 
 prof = load_profile(profile)
 exp = prof.experiment(experiment)
-defenses = list(exp.defenses)
+# the runs with an evaluation: all of them once the pipeline is through, those done so far part-way (named below)
+defenses, not_evaluated = report.split_evaluated(runs_dir, prof.profile, experiment, list(exp.defenses))
+if not defenses:
+    raise FileNotFoundError(f"no run of {experiment} is evaluated yet under the {prof.profile} profile: run the "
+                            "evaluation stages first (dvc repro)")
+if not_evaluated:
+    print(report.missing_note(not_evaluated))
 label = prof.profile
 sns.set_theme(style="whitegrid", context="notebook")
 print(f"profile {label}: {prof.description}")
@@ -79,7 +85,8 @@ summary = report.table_summary(ours, defenses, early_stopped)
 table = report.beside_paper(summary, table_name, label)
 report.write_table(table, table_name, tables_dir, label,
                    "Table 2: MNIST, linf, eps = 0.3 (accuracy %, last checkpoint; PGD-AT(E): best checkpoint"
-                   f"{report.subset_note(exp.evaluation)})")
+                   f"{report.subset_note(exp.evaluation)})",
+                   note=" ".join(filter(None, [report.default_note(table, label), report.missing_note(not_evaluated)])))
 table
 
 # %%
@@ -105,7 +112,7 @@ plt.show()
 # epochs of the robust defenses (`eps_warmup_epochs`), so their robust accuracy starts near zero.
 
 # %%
-curves = report.training_curves(runs_dir, label, experiment, defenses)
+curves = report.training_curves(runs_dir, label, experiment, list(exp.defenses))
 fig = plots.training_curves(curves, f"MNIST linf: validation accuracy per epoch ({label} profile)")
 report.save_figure(fig, f"{table_name}_curves", figures_dir, label)
 plt.show()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -60,6 +61,24 @@ def test_table1_runs_under_papermill_and_matches_the_runs(smoke_profile_path, sm
     assert "cw on the first 10 examples" in (tmp_path / "tables" / "table1_mnist_l2.md").read_text()
     for f in ("table1_mnist_l2.png", "table1_mnist_l2_curves.png"):
         assert (tmp_path / "figures" / f).stat().st_size > 1000
+
+
+def test_a_table_part_way_shows_the_evaluated_runs_and_names_the_rest(smoke_profile_path, smoke_runs, tmp_path):
+    """A profile part-way through its pipeline (a run trained but not evaluated) still gets its table: the runs with
+    an eval.json, seeds averaged over those evaluated, and a note naming the runs left out."""
+    runs = tmp_path / "runs"
+    shutil.copytree(smoke_runs / "smoke" / "mnist_linf", runs / "smoke" / "mnist_linf")
+    for run in ("trades", "pgd_at_seed1"):
+        (runs / "smoke" / "mnist_linf" / run / "eval.json").unlink()
+    notebook.execute("table2_mnist_linf", _params(smoke_profile_path, runs, tmp_path), build_dir=tmp_path / "b")
+    table = pd.read_csv(tmp_path / "tables" / "table2_mnist_linf.csv", index_col="defense")
+    assert "trades" not in table.index and table.loc["pgd_at", "seeds"] == 1 and "atent_linf" in table.index
+    ev = json.loads((runs / "smoke" / "mnist_linf" / "pgd_at" / "eval.json").read_text())["checkpoints"]
+    assert table.loc["pgd_at", "pgd20 (smoke)"] == round(ev["last"]["attacks"]["pgd20"]["accuracy"], 2)
+    assert table.loc["pgd_at_e", "pgd20 (smoke)"] == round(ev["best"]["attacks"]["pgd20"]["accuracy"], 2)
+    md = (tmp_path / "tables" / "table2_mnist_linf.md").read_text()
+    note = md.split("Not in this table yet (evaluation not run): ")[1]
+    assert "trades" in note and "pgd_at_seed1" in note and "not a reproduction" in md
 
 
 def test_robustness_audit_runs_under_papermill(smoke_profile_path, smoke_runs, tmp_path):
