@@ -122,11 +122,14 @@ def cmd_zoo(args) -> None:
             for suite, filename in (("evaluation", "eval.json"), ("audit", "audit.json")):
                 if (run / filename).exists():
                     last = report.load_eval("runs", profile.profile, experiment, defense, suite)["checkpoints"]["last"]
-                    accs["natural"] = last["natural"]
+                    if suite == "evaluation":  # natural accuracy on the evaluation's digits (all of them)
+                        accs["natural"] = {"accuracy": last["natural"], "n_examples": last["n_examples"]}
                     accs.update({k: {"accuracy": v["accuracy"], "n_examples": v["n_examples"]}
-                                 for k, v in last["attacks"].items()})
+                                 for k, v in last["attacks"].items() if k not in accs})
             entry = zoo.export(run, f"{experiment}-{defense}", accuracies=accs)
-            print(f"zoo/{entry['file']}: {experiment}/{defense}, epoch {entry['epoch']}, sha256 {entry['sha256'][:16]}")
+            print(f"{experiment}-{defense}: {entry['file'].removeprefix('../')}, epoch {entry['epoch']}, "
+                  f"sha256 {entry['sha256'][:16]}")
+    print(f"listed in {zoo.write_listing()}")
 
 
 def cmd_index(args) -> None:
@@ -201,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lead", nargs="*", default=[], metavar="PROFILE",
                    help="profiles whose pipeline (pipelines/<profile>/dvc.yaml) is shown first, its tables in full")
     p.set_defaults(func=cmd_index)
-    p = sub.add_parser("zoo", parents=[common], help="copy the last checkpoints of the profile's PGD-AT and ATENT runs "
-                       "(every seed) into zoo/, with their accuracies and checksums (atentlib.zoo.load reads them)")
+    p = sub.add_parser("zoo", parents=[common], help="list the last checkpoints of the profile's PGD-AT and ATENT runs "
+                       "(every seed) in zoo/index.json and zoo/README.md, with their accuracies and checksums "
+                       "(atentlib.zoo.load reads them)")
     p.add_argument("--defenses", nargs="+", default=["pgd_at", "atent_linf", "atent_l2"],
                    help="defenses to export, with all their seeds")
     p.set_defaults(func=cmd_zoo)

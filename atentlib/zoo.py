@@ -78,3 +78,34 @@ def export(run_dir: Path, name: str, zoo_dir: Path = ZOO_DIR, accuracies: dict |
     entries[name] = entry
     atomic_write_bytes(zoo_dir / INDEX, (json.dumps(dict(sorted(entries.items())), indent=2) + "\n").encode())
     return entry
+
+
+LISTING = "README.md"
+
+
+def listing(zoo_dir: Path = ZOO_DIR) -> str:
+    """Markdown: one row per zoo model with its file, SHA-256 and accuracies (each with the digits it was measured
+    on), for zoo/README.md; written by `python -m atentlib zoo` so that it never drifts from the index."""
+    entries = index(zoo_dir)
+    lines = ["# Model zoo", "",
+             "Trained models anyone can attack without retraining. `from atentlib import zoo; "
+             "model = zoo.load(NAME)` gives an eval-mode `torch.nn.Module` that takes images in [0, 1] (NCHW) and "
+             "returns logits; the file's SHA-256 is checked before loading. Accuracies are on held-out MNIST digits "
+             "(percent, with how many digits), measured by this repository's evaluation and audit suites.", "",
+             "| name | model | threat | seed | epochs | accuracies | file | SHA-256 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, e in entries.items():
+        accs = "; ".join(f"{k} {v['accuracy']:.2f} ({v['n_examples']})" for k, v in e.get("accuracies", {}).items())
+        threat = f"{e['threat']['norm']} {e['threat']['eps']}"
+        lines.append(f"| `{name}` | {e['model']} | {threat} | {e.get('seed')} | {e['epoch']} | {accs or 'not evaluated'} "
+                     f"| `{e['file'].removeprefix('../')}` ({e['bytes'] / 1e6:.1f} MB) | `{e['sha256']}` |")
+    if not entries:
+        lines.append("| (none yet: `python -m atentlib zoo --profile converged` lists the finished runs) | | | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def write_listing(zoo_dir: Path = ZOO_DIR) -> Path:
+    """zoo/README.md from zoo/index.json."""
+    path = Path(zoo_dir) / LISTING
+    atomic_write_bytes(path, listing(zoo_dir).encode())
+    return path

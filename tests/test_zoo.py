@@ -13,8 +13,9 @@ from atentlib.checkpoint import load_model
 
 def test_exported_model_loads_back_with_the_same_outputs(smoke_runs, tmp_path):
     run = smoke_runs / "smoke" / "mnist_linf" / "atent_linf"
-    entry = zoo.export(run, "mnist_linf-atent_linf", tmp_path, accuracies={"pgd20": 12.5})
-    assert entry["model"] == "smallcnn" and entry["accuracies"] == {"pgd20": 12.5}
+    accs = {"pgd20": {"accuracy": 12.5, "n_examples": 40}}
+    entry = zoo.export(run, "mnist_linf-atent_linf", tmp_path, accuracies=accs)
+    assert entry["model"] == "smallcnn" and entry["accuracies"] == accs
     model = zoo.load("mnist_linf-atent_linf", zoo_dir=tmp_path)
     reference, _ = load_model(run / "last.pt", channels_last=False)
     x = torch.rand(5, 1, 28, 28)
@@ -38,3 +39,14 @@ def test_a_damaged_or_unknown_model_is_refused(smoke_runs, tmp_path):
         zoo.load("mnist_l2-pgd_at", zoo_dir=zoo_dir)
     with pytest.raises(zoo.ZooError, match="unknown zoo model 'nope': available are mnist_l2-pgd_at"):
         zoo.load("nope", zoo_dir=zoo_dir)
+
+
+def test_the_listing_names_each_model_with_its_checksum_and_accuracies(smoke_runs, tmp_path):
+    run = smoke_runs / "smoke" / "mnist_linf" / "pgd_at"
+    entry = zoo.export(run, "mnist_linf-pgd_at", tmp_path,
+                       accuracies={"natural": {"accuracy": 97.25, "n_examples": 2000},
+                                   "autoattack": {"accuracy": 88.7, "n_examples": 1000}})
+    path = zoo.write_listing(tmp_path)
+    row = next(line for line in path.read_text().splitlines() if line.startswith("| `mnist_linf-pgd_at`"))
+    assert entry["sha256"] in row and "natural 97.25 (2000); autoattack 88.70 (1000)" in row
+    assert "| linf 0.3 |" in row or f"| linf {entry['threat']['eps']} |" in row
