@@ -38,6 +38,17 @@ def split_evaluated(runs_dir: Path, profile: str, experiment: str, defenses: lis
     return done, [d for d in defenses if d not in done]
 
 
+def evaluated_runs(runs_dir: Path, profile: str, experiment: str, defenses: list[str]) -> tuple[list[str], list[str]]:
+    """split_evaluated for a table: stops with what to run when no run is evaluated yet, and says which are not."""
+    done, missing = split_evaluated(runs_dir, profile, experiment, defenses)
+    if not done:
+        raise FileNotFoundError(f"no run of {experiment} is evaluated yet under the {profile} profile: run the "
+                                "evaluation stages first (dvc repro)")
+    if missing:
+        print(missing_note(missing))
+    return done, missing
+
+
 def missing_note(missing: list[str], suite: str = "evaluation") -> str:
     """The sentence under a table made part-way: which runs it leaves out (empty when none)."""
     if not missing:

@@ -56,12 +56,7 @@ from atentlib.config import load_profile
 prof = load_profile(profile)
 exp = prof.experiment(experiment)
 # the runs with an evaluation: all of them once the pipeline is through, those done so far part-way (named below)
-defenses, not_evaluated = report.split_evaluated(runs_dir, prof.profile, experiment, list(exp.defenses))
-if not defenses:
-    raise FileNotFoundError(f"no run of {experiment} is evaluated yet under the {prof.profile} profile: run the "
-                            "evaluation stages first (dvc repro)")
-if not_evaluated:
-    print(report.missing_note(not_evaluated))
+defenses, not_evaluated = report.evaluated_runs(runs_dir, prof.profile, experiment, list(exp.defenses))
 label = prof.profile
 sns.set_theme(style="whitegrid", context="notebook")
 print(f"profile {label}: {prof.description}")
