@@ -31,9 +31,10 @@ def load_eval(runs_dir: Path, profile: str, experiment: str, defense: str, suite
 
 def split_evaluated(runs_dir: Path, profile: str, experiment: str, defenses: list[str],
                     suite: str = "evaluation") -> tuple[list[str], list[str]]:
-    """(the runs whose eval.json (suite evaluation) or audit.json (suite audit) exists, the runs still without one),
-    each in the order given: a profile part-way through its pipeline reports what is done and names the rest."""
-    name = "audit.json" if suite == "audit" else "eval.json"
+    """(the runs whose eval.json (suite evaluation), audit.json (suite audit) or run.json (suite training: training
+    finished) exists, the runs still without one), each in the order given: a profile part-way through its pipeline
+    reports what is done and names the rest."""
+    name = {"audit": "audit.json", "training": "run.json"}.get(suite, "eval.json")
     done = [d for d in defenses if (Path(runs_dir) / profile / experiment / d / name).exists()]
     return done, [d for d in defenses if d not in done]
 
@@ -96,6 +97,22 @@ def training_curves(runs_dir: Path, profile: str, experiment: str, defenses: lis
         if path.exists():
             frames.append(pd.read_csv(path).assign(defense=d))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def plateau_epoch(values: list[float], tolerance: float, tail: int = 3) -> int | None:
+    """The first epoch (1-based) from which every value stays within `tolerance` of the final level (the mean of the
+    last `tail` values): where a curve stops moving beyond its noise, so later epochs add nothing measurable. None
+    when the last `tail` values themselves spread wider than that: the curve has not settled."""
+    if not values:
+        raise ValueError("plateau_epoch needs at least one value")
+    last = values[-tail:]
+    level = sum(last) / len(last)
+    if any(abs(v - level) > tolerance for v in last):
+        return None
+    epoch = len(values) - len(last) + 1
+    while epoch > 1 and abs(values[epoch - 2] - level) <= tolerance:
+        epoch -= 1
+    return epoch
 
 
 def epoch_times(runs_dir: Path, prof, experiment: str, reference: str = "pgd_at") -> pd.DataFrame:

@@ -52,12 +52,22 @@ label = prof.profile
 sns.set_theme(style="whitegrid", context="notebook")
 metrics = ("train_natural", "train_robust", "val_natural", "val_robust")
 summary = {}
-runs_json = [report.load_run(runs_dir, label, e, d) for e in experiments
-             for d in prof.experiment(e).defenses if report.seed_base(d) in defenses]
+# the runs whose training has finished (all of them once the pipeline is through; part-way, those done so far)
+trained = {e: report.split_evaluated(runs_dir, label, e, [d for d in prof.experiment(e).defenses
+                                                          if report.seed_base(d) in defenses], suite="training")
+           for e in experiments}
+for e, (_, left) in trained.items():
+    if left:
+        print(f"{e}: not trained yet: {', '.join(left)}")
+experiments = [e for e in experiments if trained[e][0]]
+if not experiments:
+    raise FileNotFoundError(f"no run of {', '.join(trained)} has finished training under the {label} profile: "
+                            "run the training stages first (dvc repro)")
+runs_json = [report.load_run(runs_dir, label, e, d) for e in experiments for d in trained[e][0]]
 n_val_mon = min(r["validation"]["monitored"] for r in runs_json)
 n_train_mon = min(r["train_config"]["monitor_examples"] for r in runs_json)
 for experiment in experiments:
-    names = [d for d in prof.experiment(experiment).defenses if report.seed_base(d) in defenses]
+    names = trained[experiment][0]
     curves = report.training_curves(runs_dir, label, experiment, names)
     print(f"{experiment}: {', '.join(names)}; {curves.epoch.max()} epochs")
     fig = plots.training_curves(curves, f"{experiment}: accuracy per epoch on the monitor digits ({label} profile)",
@@ -70,8 +80,13 @@ for experiment in experiments:
         per_epoch = g.groupby("epoch")[list(metrics)].mean()
         peak = per_epoch["val_robust"].idxmax()
         last = per_epoch.index.max()
+        # the plateau: from which epoch robust validation accuracy stays within twice the monitor's binomial noise
+        # of its final level (how the profile's number of epochs is judged)
+        level = per_epoch["val_robust"].iloc[-3:].mean() / 100
+        band = 2 * 100 * (level * (1 - level) / n_val_mon) ** 0.5
+        plateau = report.plateau_epoch(list(per_epoch["val_robust"]), band)
         summary[f"{experiment}/{d}"] = {
-            "seeds": int(g["run"].nunique()),
+            "seeds": int(g["run"].nunique()), "plateau_epoch": plateau,
             "peak_epoch": int(peak), "peak_val_robust": round(float(per_epoch.loc[peak, "val_robust"]), 2),
             "last_epoch": int(last), "last_val_robust": round(float(per_epoch.loc[last, "val_robust"]), 2),
             "last_train_robust": round(float(per_epoch.loc[last, "train_robust"]), 2),
@@ -80,7 +95,9 @@ for experiment in experiments:
 # %% [markdown]
 # ## Where robust validation accuracy peaks, and the train-validation gap
 # `last_gap` is robust training accuracy minus robust validation accuracy at the last epoch (means over seeds): the
-# size of robust overfitting. `peak_epoch` is where the authors would decay the learning rate.
+# size of robust overfitting. `peak_epoch` is where the authors would decay the learning rate. `plateau_epoch` is
+# the first epoch from which robust validation accuracy stays within twice the monitor's binomial noise of its final
+# level (the mean of the last three epochs): epochs after it add nothing this monitor can measure.
 
 # %%
 table = pd.DataFrame.from_dict(summary, orient="index")
@@ -105,6 +122,10 @@ for run, s in summary.items():
           f"ends at {s['last_val_robust']:.1f}% ({drop:.1f} points below the peak, "
           f"{'more' if falls else 'less'} than twice the monitor's noise of {noise:.1f} points); robust "
           f"train-validation gap at the end {s['last_gap']:.1f} points.")
+    print("   " + (f"plateau from epoch {s['plateau_epoch']} of {s['last_epoch']}: the robust validation accuracy "
+                   "stays within twice the monitor's noise of its final level from there on."
+                   if s["plateau_epoch"] is not None else
+                   "no plateau yet: the last epochs still move by more than twice the monitor's noise."))
     print("   " + ("robust validation accuracy falls after its peak: a sign of robust overfitting."
                    if falls and s["last_gap"] > 2 * noise else
                    "no sign of robust overfitting within these epochs: validation accuracy has not fallen from its "

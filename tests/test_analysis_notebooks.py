@@ -55,6 +55,16 @@ def test_figS1_reads_the_last_epoch_of_metrics_csv(executed, smoke_runs):
                      for d in ("pgd_at", "pgd_at_seed1"))
     assert table.loc["mnist_linf/pgd_at", "last_val_robust"] == pytest.approx(last["val_robust"].mean(), abs=0.01)
     assert {"mnist_linf/atent_linf", "mnist_l2/atent_l2", "mnist_l2/pgd_at"} <= set(table.index)
+    # the plateau, recomputed from the curves: the mean over seeds against twice the monitor's binomial noise
+    from atentlib.report import plateau_epoch
+
+    curves = [pd.read_csv(smoke_runs / "smoke" / "mnist_linf" / d / "metrics.csv") for d in ("pgd_at", "pgd_at_seed1")]
+    mean = (curves[0]["val_robust"] + curves[1]["val_robust"]) / 2
+    n_val = json.loads((smoke_runs / "smoke" / "mnist_linf" / "pgd_at" / "run.json").read_text())["validation"]["monitored"]
+    level = mean.iloc[-3:].mean() / 100
+    expected = plateau_epoch(list(mean), 2 * 100 * (level * (1 - level) / n_val) ** 0.5)
+    got = table.loc["mnist_linf/pgd_at", "plateau_epoch"]
+    assert (pd.isna(got) and expected is None) or got == expected
     for e in ("mnist_linf", "mnist_l2"):
         assert (executed / "figures" / f"figS1_training_curves_{e}.png").stat().st_size > 1000
 

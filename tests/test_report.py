@@ -102,3 +102,16 @@ def test_the_default_note_speaks_of_marked_columns_only_when_there_are_some(tmp_
     text = report.write_table(unmarked, "b", tmp_path, "quick", "c")[1].read_text()
     assert "Columns marked" not in text and "Every number in this table comes from the quick profile" in text
     assert "quick profile" not in report.write_table(unmarked, "c", tmp_path, "paper", "c")[1].read_text()
+
+
+def test_plateau_epoch_is_where_the_curve_enters_its_final_band_for_good():
+    from atentlib.report import plateau_epoch
+
+    rising_then_flat = [10, 40, 70, 85, 90, 91, 89, 90.5, 90, 91]   # final level: mean of the last 3 = 90.5
+    assert plateau_epoch(rising_then_flat, tolerance=2.0) == 5
+    assert plateau_epoch(rising_then_flat, tolerance=6.0) == 4       # 85 is within 6 of 90.5
+    # a dip out of the band: the plateau starts after it
+    dipping = [10, 90, 90, 90, 90, 80, 90, 90, 90, 90]
+    assert plateau_epoch(dipping, tolerance=2.0) == 7
+    assert plateau_epoch([50.0], tolerance=1.0) == 1
+    assert plateau_epoch([10, 20, 30, 40, 50], tolerance=5.0) is None   # still rising: no plateau
