@@ -28,13 +28,22 @@ def attack_seconds(result: dict) -> float:
     return total
 
 
+def training_seconds(run: dict) -> float:
+    """Seconds a run trained for: the sum of its epochs' seconds, which counts the epochs of every session of a run
+    that was interrupted and resumed (seconds_this_session, its fallback, counts only the last session)."""
+    per_epoch = run.get("seconds_per_epoch")
+    if per_epoch:
+        return float(sum(per_epoch))
+    return float(run.get("seconds_this_session", float("nan")))
+
+
 def run_timings(runs_dir: Path | str, profile: str) -> pd.DataFrame:
     """One row per run folder of runs_dir/profile: training, evaluation and audit seconds (NaN where not recorded)."""
     rows = []
     for run in sorted(Path(runs_dir, profile).glob("*/*/run.json")):
         folder = run.parent
         row = {"experiment": folder.parent.name, "defense": folder.name,
-               "train": json.loads(run.read_text()).get("seconds_this_session", float("nan"))}
+               "train": training_seconds(json.loads(run.read_text()))}
         for suite, name in RESULT_FILES.items():
             path = folder / name
             row[suite] = attack_seconds(json.loads(path.read_text())) if path.exists() else float("nan")

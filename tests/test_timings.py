@@ -15,7 +15,7 @@ def _write(path, obj):
 
 def test_recorded_seconds_are_summed_per_run_and_a_copied_checkpoint_costs_nothing(tmp_path):
     run = tmp_path / "runs" / "quick" / "mnist_linf" / "pgd_at"
-    _write(run / "run.json", {"seconds_this_session": 120.0})
+    _write(run / "run.json", {"seconds_this_session": 20.0, "seconds_per_epoch": [50.0, 30.0, 40.0]})  # resumed once
     last = {"attacks": {"pgd20": {"accuracy": 90.0, "seconds": 8.0}, "cw": {"accuracy": 85.0, "seconds": 16.0}}}
     _write(run / "eval.json", {"checkpoints": {"last": last, "best": {**last, "same_as": "last"}}})
     _write(run / "audit.json", {"checkpoints": {"last": {"attacks": {"autoattack": {"seconds": 60.0}}}}})
