@@ -97,10 +97,12 @@ def listing(zoo_dir: Path = ZOO_DIR) -> str:
     for name, e in entries.items():
         accs = "; ".join(f"{k} {v['accuracy']:.2f} ({v['n_examples']})" for k, v in e.get("accuracies", {}).items())
         threat = f"{e['threat']['norm']} {e['threat']['eps']}"
-        lines.append(f"| `{name}` | {e['model']} | {threat} | {e.get('seed')} | {e['epoch']} | {accs or 'not evaluated'} "
-                     f"| `{e['file'].removeprefix('../')}` ({e['bytes'] / 1e6:.1f} MB) | `{e['sha256']}` |")
+        lines.append(f"| `{name}` | {e['model']} | {threat} | {e.get('seed')} | {e['epoch']} "
+                     f"| {accs or 'not evaluated'} | `{e['file'].removeprefix('../')}` ({e['bytes'] / 1e6:.1f} MB) "
+                     f"| `{e['sha256']}` |")
     if not entries:
-        lines.append("| (none yet: `python -m atentlib zoo --profile converged` lists the finished runs) | | | | | | | |")
+        lines.append("| (none yet: `python -m atentlib zoo --profile converged` lists the finished runs) "
+                     "| | | | | | | |")
     return "\n".join(lines) + "\n"
 
 
