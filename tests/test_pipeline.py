@@ -175,6 +175,30 @@ def test_every_notebook_stage_depends_on_the_atentlib_modules_its_notebook_impor
         assert not missing, f"stage {st['stage']}: notebooks/{st['notebook']}.py imports atentlib {sorted(missing)}"
 
 
+def test_the_converged_models_travel_with_git_and_the_resume_state_stays_local():
+    """A fresh clone has no DVC cache: the converged runs' models (last.pt, best.pt), curves and results must be
+    git-tracked outputs (cache: false) or the next machine retrains hours of runs; checkpoint.pt, the state to
+    resume from, is three times larger and stays out of git and out of the outputs. Resume needs persist."""
+    import subprocess
+
+    pipe = yaml.safe_load(PIPELINES[1].read_text())
+    for name, stage in pipe["stages"].items():
+        body = stage.get("do", stage)
+        outs = {next(iter(o)): o[next(iter(o))] for o in body.get("outs", []) if isinstance(o, dict)}
+        if not name.startswith("train_"):
+            continue
+        files = {Path(path).name for path in outs}
+        assert {"last.pt", "last.pt.sha256", "best.pt", "best.pt.sha256", "run.json", "metrics.csv"} <= files, name
+        assert "checkpoint.pt" not in files, name
+        for path, flags in outs.items():
+            assert flags.get("cache") is False, f"{name}: {path} would live in the DVC cache only"
+            if path.endswith(".pt") or path.endswith(".sha256"):
+                assert flags.get("persist") is True, f"{name}: {path} deleted before a resumed run"
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "runs/converged/mnist_linf/pgd_at/checkpoint.pt",
+                              "runs/converged/mnist_linf/pgd_at/last.pt"], cwd=ROOT, capture_output=True, text=True)
+    assert ignored.stdout.split() == ["runs/converged/mnist_linf/pgd_at/checkpoint.pt"]
+
+
 def test_the_converged_pipeline_trains_evaluates_and_audits_the_profiles_own_lists():
     """Its run lists are the converged profile's defenses and audit_defenses (foreach over them), each command
     runs the experiment its stage is named for, and every output lies under the converged profile's folders."""
