@@ -37,6 +37,7 @@ repro-converged: $(STAMP)
 	done; ok=0; for p in $$pids; do wait $$p || ok=1; done; test $$ok -eq 0
 	dvc repro $(CONVERGED)
 	python -m atentlib zoo --profile converged
+	python -m atentlib timings --profile converged --build-dir build/converged --out tables/converged/timings.md
 	dvc repro -s dvc.yaml:figures_index
 
 # pytest exits 5 when it collects no test: that is a failure of the suite, said plainly.

@@ -145,9 +145,13 @@ def cmd_index(args) -> None:
 
 
 def cmd_timings(args) -> None:
+    from .data import atomic_write_bytes
     from .timings import summary
 
-    print(summary(Path(args.runs_dir), load_profile(args.profile).profile, Path(args.build_dir)))
+    text = summary(Path(args.runs_dir), load_profile(args.profile).profile, Path(args.build_dir))
+    print(text)
+    if args.out:
+        atomic_write_bytes(Path(args.out), text.encode())
 
 
 def _train_epilog() -> str:
@@ -214,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                        "notebook seconds recorded by the stages")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--build-dir", default="build", help="where the executed notebooks are")
+    p.add_argument("--out", help="also write the summary to this Markdown file (e.g. tables/converged/timings.md)")
     p.set_defaults(func=cmd_timings)
     args = parser.parse_args(argv)
     try:

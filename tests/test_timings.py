@@ -33,3 +33,14 @@ def test_recorded_seconds_are_summed_per_run_and_a_copied_checkpoint_costs_nothi
 
 def test_attack_seconds_of_a_result_without_checkpoints_is_zero():
     assert timings.attack_seconds({}) == pytest.approx(0.0)
+
+
+def test_the_command_writes_the_summary_it_prints(tmp_path, capsys):
+    from atentlib.__main__ import main
+
+    _write(tmp_path / "runs" / "quick" / "mnist_linf" / "sgd" / "run.json", {"seconds_per_epoch": [60.0, 60.0]})
+    out = tmp_path / "tables" / "timings.md"
+    main(["timings", "--profile", "quick", "--runs-dir", str(tmp_path / "runs"), "--build-dir",
+          str(tmp_path / "build"), "--out", str(out)])
+    assert out.read_text() in capsys.readouterr().out
+    assert "recorded total: 2.0 minutes" in out.read_text()
