@@ -90,11 +90,12 @@ def results_frame(runs_dir: Path, profile: str, experiment: str, defenses: list[
 
 
 def training_curves(runs_dir: Path, profile: str, experiment: str, defenses: list[str]) -> pd.DataFrame:
-    """Long-form per-epoch metrics of several runs (for Figure S1-style plots)."""
+    """Long-form per-epoch metrics of several runs (for Figure S1-style plots): the runs whose training finished
+    (run.json written), never the partial curve of a run still training or interrupted."""
     frames = []
     for d in defenses:
         path = Path(runs_dir) / profile / experiment / d / "metrics.csv"
-        if path.exists():
+        if path.exists() and path.with_name("run.json").exists():
             frames.append(pd.read_csv(path).assign(defense=d))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

@@ -115,3 +115,16 @@ def test_plateau_epoch_is_where_the_curve_enters_its_final_band_for_good():
     assert plateau_epoch(dipping, tolerance=2.0) == 7
     assert plateau_epoch([50.0], tolerance=1.0) == 1
     assert plateau_epoch([10, 20, 30, 40, 50], tolerance=5.0) is None   # still rising: no plateau
+
+
+def test_training_curves_leave_out_a_run_still_training(tmp_path):
+    from atentlib.report import training_curves
+
+    for d, finished in (("pgd_at", True), ("atent_linf", False)):
+        run = tmp_path / "p" / "e" / d
+        run.mkdir(parents=True)
+        (run / "metrics.csv").write_text("epoch,val_robust\n1,10.0\n2,20.0\n")
+        if finished:
+            (run / "run.json").write_text("{}")
+    curves = training_curves(tmp_path, "p", "e", ["pgd_at", "atent_linf"])
+    assert set(curves["defense"]) == {"pgd_at"} and list(curves["val_robust"]) == [10.0, 20.0]
