@@ -20,9 +20,12 @@ def paper_numbers(table: str, params_dir: Path = PARAMS_DIR) -> dict:
     return allp[table]
 
 
+RUN_FILES = {"evaluation": "eval.json", "audit": "audit.json", "training": "run.json"}  # what each stage leaves in a run
+
+
 def load_eval(runs_dir: Path, profile: str, experiment: str, defense: str, suite: str = "evaluation") -> dict:
     """A run's eval.json (suite evaluation) or audit.json (suite audit), with a message saying how to make it."""
-    path = Path(runs_dir) / profile / experiment / defense / ("audit.json" if suite == "audit" else "eval.json")
+    path = Path(runs_dir) / profile / experiment / defense / RUN_FILES.get(suite, RUN_FILES["evaluation"])
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run `dvc repro` (or python -m atentlib evaluate --suite "
                                 f"{suite} --profile {profile} --experiment {experiment} --defense {defense})")
@@ -34,7 +37,7 @@ def split_evaluated(runs_dir: Path, profile: str, experiment: str, defenses: lis
     """(the runs whose eval.json (suite evaluation), audit.json (suite audit) or run.json (suite training: training
     finished) exists, the runs still without one), each in the order given: a profile part-way through its pipeline
     reports what is done and names the rest."""
-    name = {"audit": "audit.json", "training": "run.json"}.get(suite, "eval.json")
+    name = RUN_FILES.get(suite, RUN_FILES["evaluation"])
     done = [d for d in defenses if (Path(runs_dir) / profile / experiment / d / name).exists()]
     return done, [d for d in defenses if d not in done]
 
