@@ -26,6 +26,7 @@
 # **What is run here.** The last checkpoint of every defense of the `mnist_linf` and `mnist_l2` experiments (the
 # Table 1 and 2 runs), attacked with PGD at each radius (step 2.5 ε / steps, Madry's rule, so that every radius can
 # be crossed), on the first held-out digits. Extra seeds (`<defense>_seed<N>`) are left out: one curve per defense.
+# A profile part-way through its pipeline draws the defenses trained so far and names the others under the table.
 
 # %% tags=["parameters"]
 profile = "quick"          # a profile name (params/<name>.yaml) or a path to one
@@ -48,16 +49,23 @@ import pandas as pd
 import seaborn as sns
 
 from atentlib import evaluate, plots, report, runs
+from atentlib.checkpoint import CHECKPOINT_FILES
 from atentlib.config import load_profile
 
 prof = load_profile(profile)
 label = prof.profile
 sns.set_theme(style="whitegrid", context="notebook")
-rows = []
+rows, untrained = [], []
 for experiment, radii in experiments.items():
     exp = prof.experiment(experiment)
     x, y = runs.held_out(prof, experiment, n_examples)
-    for defense in report.seed_groups(list(exp.defenses)):
+    groups = report.seed_groups(list(exp.defenses))
+    trained = [d for d in groups if (runs.run_dir(runs_dir, label, experiment, d) / CHECKPOINT_FILES["last"]).exists()]
+    untrained += [f"{experiment}/{d}" for d in groups if d not in trained]
+    if not trained:
+        raise FileNotFoundError(f"no run of {experiment} is trained yet under the {label} profile: run its training "
+                                "stages first (dvc repro)")
+    for defense in trained:
         t0 = time.time()
         model, _ = runs.trained_model(runs_dir, label, experiment, defense)
         curve = evaluate.eps_curve(model, x, y, exp.threat.norm, radii, steps, restarts=restarts, seed=seed)
@@ -96,9 +104,12 @@ wide.columns = [f"eps {c:g}" for c in wide.columns]
 rise = curves.groupby(["experiment", "defense"], sort=False)["accuracy"].apply(lambda a: a.diff().max())
 wide["largest rise"] = rise.round(2)
 wide["monotone"] = rise <= monotone_tolerance
-report.write_table(wide.round(2).reset_index().set_index("defense"), "eps_curves", tables_dir, label,
+table = wide.round(2).reset_index().set_index("defense")
+report.write_table(table, "eps_curves", tables_dir, label,
                    f"Accuracy (%) under PGD-{steps} against the radius, last checkpoints, first {n_examples} "
-                   "held-out digits")
+                   "held-out digits",
+                   note=" ".join(filter(None, [report.default_note(table, label) if label != "paper" else "",
+                                               report.missing_note(untrained, suite="training")])))
 report.write_metrics({"profile": label, "all_monotone": bool(wide["monotone"].all()),
                       "curves": {f"{e}/{d}": dict(zip(map(str, g.eps), g.accuracy.round(2)))
                                  for (e, d), g in curves.groupby(["experiment", "defense"], sort=False)}},
