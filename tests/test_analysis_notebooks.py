@@ -49,6 +49,23 @@ def test_eps_curve_at_zero_is_the_clean_accuracy(executed, smoke_profile_path, s
     assert (executed / "figures" / "eps_curves.png").stat().st_size > 1000
 
 
+def test_eps_curves_part_way_draws_the_trained_defenses_and_names_the_rest(smoke_profile_path, smoke_runs, tmp_path):
+    """A profile part-way through its pipeline (a defense not trained yet: no last.pt) still gets its curves: the
+    trained defenses, and a note under the table naming the one left out."""
+    import shutil
+
+    runs_dir = tmp_path / "runs"
+    shutil.copytree(smoke_runs / "smoke" / "mnist_linf", runs_dir / "smoke" / "mnist_linf")
+    (runs_dir / "smoke" / "mnist_linf" / "trades" / "last.pt").unlink()
+    params = {**_params("eps_curves", smoke_profile_path, runs_dir, tmp_path), "experiments": {"mnist_linf": [0.0, 0.3]}}
+    notebook.execute("eps_curves", params, build_dir=tmp_path / "build")
+    table = pd.read_csv(tmp_path / "tables" / "eps_curves.csv", index_col=["experiment", "defense"])
+    drawn = set(table.index.get_level_values("defense"))
+    assert "trades" not in drawn and {"pgd_at", "atent_linf"} <= drawn
+    note = (tmp_path / "tables" / "eps_curves.md").read_text().split("Not in this table yet (training not run): ")[1]
+    assert "mnist_linf/trades" in note and "pgd_at" not in note
+
+
 def test_figS1_reads_the_last_epoch_of_metrics_csv(executed, smoke_runs):
     table = pd.read_csv(executed / "tables" / "figS1_training_curves.csv", index_col="run")
     last = pd.concat(pd.read_csv(smoke_runs / "smoke" / "mnist_linf" / d / "metrics.csv").tail(1)
