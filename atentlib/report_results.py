@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .checkpoint import CHECKPOINT_FILES
 from .config import PARAMS_DIR
 from .report_names import seed_groups
 
@@ -20,7 +21,9 @@ def paper_numbers(table: str, params_dir: Path = PARAMS_DIR) -> dict:
     return allp[table]
 
 
-RUN_FILES = {"evaluation": "eval.json", "audit": "audit.json", "training": "run.json"}  # what each stage leaves in a run
+RUN_FILES = {"evaluation": "eval.json", "audit": "audit.json", "training": "run.json",  # what each stage leaves in a run
+             "model": CHECKPOINT_FILES["last"]}  # a model to attack, also while its training is still running
+STAGE_NAMES = {"evaluation": "evaluation", "audit": "audit", "training": "training", "model": "training"}
 
 
 def load_eval(runs_dir: Path, profile: str, experiment: str, defense: str, suite: str = "evaluation") -> dict:
@@ -34,22 +37,26 @@ def load_eval(runs_dir: Path, profile: str, experiment: str, defense: str, suite
 
 def split_evaluated(runs_dir: Path, profile: str, experiment: str, defenses: list[str],
                     suite: str = "evaluation") -> tuple[list[str], list[str]]:
-    """(the runs whose eval.json (suite evaluation), audit.json (suite audit) or run.json (suite training: training
-    finished) exists, the runs still without one), each in the order given: a profile part-way through its pipeline
-    reports what is done and names the rest."""
-    name = RUN_FILES.get(suite, RUN_FILES["evaluation"])
+    """(the runs whose eval.json (suite evaluation), audit.json (suite audit), run.json (suite training: training
+    finished) or last checkpoint (suite model) exists, the runs still without one), each in the order given: a
+    profile part-way through its pipeline reports what is done and names the rest."""
+    if suite not in RUN_FILES:
+        raise ValueError(f"suite must be one of {', '.join(RUN_FILES)}, got {suite!r}")
+    name = RUN_FILES[suite]
     done = [d for d in defenses if (Path(runs_dir) / profile / experiment / d / name).exists()]
     return done, [d for d in defenses if d not in done]
 
 
-def evaluated_runs(runs_dir: Path, profile: str, experiment: str, defenses: list[str]) -> tuple[list[str], list[str]]:
-    """split_evaluated for a table: stops with what to run when no run is evaluated yet, and says which are not."""
-    done, missing = split_evaluated(runs_dir, profile, experiment, defenses)
+def evaluated_runs(runs_dir: Path, profile: str, experiment: str, defenses: list[str],
+                   suite: str = "evaluation") -> tuple[list[str], list[str]]:
+    """split_evaluated for a table or a figure: stops with what to run when no run has the suite's file yet, and
+    says which runs lack it."""
+    done, missing = split_evaluated(runs_dir, profile, experiment, defenses, suite)
     if not done:
-        raise FileNotFoundError(f"no run of {experiment} is evaluated yet under the {profile} profile: run the "
-                                "evaluation stages first (dvc repro)")
+        raise FileNotFoundError(f"no run of {experiment} has its {STAGE_NAMES[suite]} done yet under the {profile} "
+                                f"profile: run the {STAGE_NAMES[suite]} stages first (dvc repro)")
     if missing:
-        print(missing_note(missing))
+        print(missing_note(missing, STAGE_NAMES[suite]))
     return done, missing
 
 

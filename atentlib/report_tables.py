@@ -87,9 +87,10 @@ def beside_paper(summary: pd.DataFrame, table: str, profile: str) -> pd.DataFram
 
 
 def write_table(df: pd.DataFrame, name: str, out_dir: Path, profile: str, caption: str,
-                note: str | None = None) -> tuple[Path, Path]:
+                note: str | None = None, extra: str = "") -> tuple[Path, Path]:
     """df -> out_dir/name.csv and name.md (the Markdown opens with the caption and the profile, and ends with
-    `note`; by default, outside the paper profile, a note that the numbers are not a reproduction).
+    `note`; by default, outside the paper profile, a note that the numbers are not a reproduction), followed by
+    `extra` (a sentence of the table's own, such as which runs it still leaves out).
 
     A multi-level index becomes one Markdown column per level (instead of a column of tuples)."""
     out_dir = Path(out_dir)
@@ -102,6 +103,7 @@ def write_table(df: pd.DataFrame, name: str, out_dir: Path, profile: str, captio
     md = f"**{caption}** — profile: `{profile}`\n\n{shown.to_markdown(index=not multi, floatfmt=floatfmt)}\n"
     if note is None and profile != "paper":
         note = default_note(df, profile)
+    note = " ".join(filter(None, [note, extra]))
     if note:
         md += f"\n{note}\n"
     atomic_write_bytes(md_path, md.encode())

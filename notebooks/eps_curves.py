@@ -49,7 +49,6 @@ import pandas as pd
 import seaborn as sns
 
 from atentlib import evaluate, plots, report, runs
-from atentlib.checkpoint import CHECKPOINT_FILES
 from atentlib.config import load_profile
 
 prof = load_profile(profile)
@@ -59,12 +58,9 @@ rows, untrained = [], []
 for experiment, radii in experiments.items():
     exp = prof.experiment(experiment)
     x, y = runs.held_out(prof, experiment, n_examples)
-    groups = report.seed_groups(list(exp.defenses))
-    trained = [d for d in groups if (runs.run_dir(runs_dir, label, experiment, d) / CHECKPOINT_FILES["last"]).exists()]
-    untrained += [f"{experiment}/{d}" for d in groups if d not in trained]
-    if not trained:
-        raise FileNotFoundError(f"no run of {experiment} is trained yet under the {label} profile: run its training "
-                                "stages first (dvc repro)")
+    trained, missing = report.evaluated_runs(runs_dir, label, experiment, report.seed_groups(list(exp.defenses)),
+                                             suite="model")
+    untrained += [f"{experiment}/{d}" for d in missing]
     for defense in trained:
         t0 = time.time()
         model, _ = runs.trained_model(runs_dir, label, experiment, defense)
@@ -108,8 +104,7 @@ table = wide.round(2).reset_index().set_index("defense")
 report.write_table(table, "eps_curves", tables_dir, label,
                    f"Accuracy (%) under PGD-{steps} against the radius, last checkpoints, first {n_examples} "
                    "held-out digits",
-                   note=" ".join(filter(None, [report.default_note(table, label) if label != "paper" else "",
-                                               report.missing_note(untrained, suite="training")])))
+                   extra=report.missing_note(untrained, suite="training"))
 report.write_metrics({"profile": label, "all_monotone": bool(wide["monotone"].all()),
                       "curves": {f"{e}/{d}": dict(zip(map(str, g.eps), g.accuracy.round(2)))
                                  for (e, d), g in curves.groupby(["experiment", "defense"], sort=False)}},

@@ -82,7 +82,7 @@ table = report.beside_paper(summary, table_name, label)
 report.write_table(table, table_name, tables_dir, label,
                    "Table 1: MNIST, l2, eps = 2 (accuracy %, last checkpoint; PGD-AT(E): best checkpoint"
                    f"{report.subset_note(exp.evaluation)})",
-                   note=" ".join(filter(None, [report.default_note(table, label), report.missing_note(not_evaluated)])))
+                   extra=report.missing_note(not_evaluated))
 report.write_metrics(report.summary_metrics(summary, label), table_name, metrics_dir)
 table
 

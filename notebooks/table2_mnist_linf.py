@@ -81,7 +81,7 @@ table = report.beside_paper(summary, table_name, label)
 report.write_table(table, table_name, tables_dir, label,
                    "Table 2: MNIST, linf, eps = 0.3 (accuracy %, last checkpoint; PGD-AT(E): best checkpoint"
                    f"{report.subset_note(exp.evaluation)})",
-                   note=" ".join(filter(None, [report.default_note(table, label), report.missing_note(not_evaluated)])))
+                   extra=report.missing_note(not_evaluated))
 table
 
 # %%

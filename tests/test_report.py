@@ -95,6 +95,15 @@ def test_write_table_gives_each_index_level_its_own_markdown_column(tmp_path):
     assert pd.read_csv(csv_path, index_col=[0, 1]).equals(df)
 
 
+def test_a_tables_own_sentence_follows_the_default_note_and_stands_alone_in_the_paper_profile(tmp_path):
+    df = pd.DataFrame({"pgd20": [1.0]})
+    quick = report.write_table(df, "q", tmp_path, "quick", "c", extra="Not in this table yet: mart.")[1].read_text()
+    assert quick.rstrip().endswith("none is a reproduction of a paper's number. Not in this table yet: mart.")
+    paper = report.write_table(df, "p", tmp_path, "paper", "c", extra="Not in this table yet: mart.")[1].read_text()
+    assert "reproduction" not in paper and paper.rstrip().endswith("Not in this table yet: mart.")
+    assert report.write_table(df, "n", tmp_path, "paper", "c")[1].read_text().rstrip().endswith("|")
+
+
 def test_the_default_note_speaks_of_marked_columns_only_when_there_are_some(tmp_path):
     marked = pd.DataFrame({"pgd20 (quick)": [1.0], "PGD-20 (paper)": [2.0]})
     unmarked = pd.DataFrame({"pgd20": [1.0]})

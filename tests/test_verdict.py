@@ -82,3 +82,17 @@ def test_split_evaluated_names_the_runs_without_their_file(tmp_path):
     assert report.split_evaluated(tmp_path, "p", "e", runs, suite="audit") == (["pgd_at", "trades"],
                                                                                 ["sgd", "atent_linf"])
     assert "atent_linf, trades" in report.missing_note(["atent_linf", "trades"]) and report.missing_note([]) == ""
+
+
+def test_a_model_counts_as_ready_once_its_last_checkpoint_exists(tmp_path):
+    from atentlib import report
+    from atentlib.checkpoint import CHECKPOINT_FILES
+
+    for d, f in (("sgd", CHECKPOINT_FILES["last"]), ("pgd_at", "run.json"), ("pgd_at", CHECKPOINT_FILES["best"])):
+        (tmp_path / "p" / "e" / d).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "p" / "e" / d / f).write_text("")
+    assert report.split_evaluated(tmp_path, "p", "e", ["sgd", "pgd_at"], suite="model") == (["sgd"], ["pgd_at"])
+    with pytest.raises(FileNotFoundError, match="no run of e has its training done yet"):
+        report.evaluated_runs(tmp_path, "p", "e", ["pgd_at"], suite="model")
+    with pytest.raises(ValueError, match="suite must be one of evaluation, audit, training, model"):
+        report.split_evaluated(tmp_path, "p", "e", ["sgd"], suite="checkpoint")
