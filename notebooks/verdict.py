@@ -59,7 +59,7 @@ def last(ev: dict) -> dict:
     return ev["checkpoints"]["last"]
 
 
-rows, points, sentences, coverage = [], [], [], {}
+rows, points, sentences, coverage, audited_runs = [], [], [], {}, {}
 for experiment, atent in experiments.items():
     exp = prof.experiment(experiment)
     groups = report.seed_groups(list(exp.defenses))
@@ -106,6 +106,7 @@ for experiment, atent in experiments.items():
                                "run": run, "accuracy": v})
     # AutoAttack: the audit of seed 0 of each (last checkpoint), on the same digits
     audited, _ = report.split_evaluated(runs_dir, label, experiment, [atent, reference], suite="audit")
+    audited_runs[experiment] = audited
     if len(audited) < 2:
         print(f"[{experiment}] AutoAttack: the audit of {' and '.join(set([atent, reference]) - set(audited))} "
               "is not run yet")
@@ -134,7 +135,13 @@ if not rows:
                             f"{label} profile ({'; '.join(f'{e}: {c}' for e, c in coverage.items())}): run the "
                             "evaluation stages first (dvc repro)")
 table = pd.DataFrame(rows).set_index(["experiment", "attack"])
-report.write_table(table.round(4), "verdict", tables_dir, label,
+# what the table shows: accuracies to four decimals (two in the Markdown), the interval to two and the p-values to
+# three significant digits; an empty cell where a row has no such number (AutoAttack has seed 0 only: no interval)
+shown = table.round(4)
+for col, fmt in (("low", ".2f"), ("high", ".2f"), ("p paired", ".3g"), ("p McNemar", ".3g")):
+    shown[col] = pd.Series([None if pd.isna(v) else float(format(v, fmt)) for v in table[col]], index=table.index,
+                           dtype=object)
+report.write_table(shown, "verdict", tables_dir, label,
                    f"ATENT minus PGD-AT (accuracy points, last checkpoints): mean over seeds with its "
                    f"{confidence:.0%} Welch interval, paired t-test over seeds, McNemar's exact test on the same digits",
                    note=f"Every number comes from the {label} profile; `digits` is how many held-out digits each "
@@ -149,6 +156,7 @@ table.round(2)
 
 # %%
 pts = pd.DataFrame(points)
+np.random.seed(0)   # the strip plot's jitter draws from NumPy's global generator: seeded, the figure is stable
 shown = [e for e in experiments if e in set(pts.experiment)]
 fig, axes = plt.subplots(1, len(shown), figsize=(6.5 * len(shown), 4.2), squeeze=False)
 for ax, experiment in zip(axes[0], shown):
@@ -158,10 +166,11 @@ for ax, experiment in zip(axes[0], shown):
                            report.display_name(reference): "tab:blue"})
     paper = report.paper_numbers(PAPER[experiment])["rows"]
     order = list(dict.fromkeys(p["attack"]))
-    for i, attack in enumerate(order):
-        for shift, d in ((-0.2, experiments[experiment]), (0.2, reference)):
-            if attack in paper.get(d, {}):
-                ax.scatter(i + shift, paper[d][attack], marker="D", color="black", s=30, zorder=5)
+    marks = [(i + shift, paper[d][attack]) for i, attack in enumerate(order)
+             for shift, d in ((-0.2, experiments[experiment]), (0.2, reference)) if attack in paper.get(d, {})]
+    if marks:
+        ax.scatter(*zip(*marks), marker="D", color="black", s=30, zorder=5, label="the paper")
+    ax.legend(title="")   # placed where it hides fewest points
     ax.set_title(f"{experiment} ({label} profile)")
     ax.set_ylabel("accuracy (%)")
     ax.set_xlabel("")
@@ -194,6 +203,18 @@ for experiment, atent in experiments.items():
             + ("not measured" if ours is None else f"{ours:+.2f}") + f" ({coverage[experiment]})")
     if aa is not None:
         survives = aa["ATENT - PGD-AT"] > 0 and (aa["p McNemar"] is None or aa["p McNemar"] < 0.05)
-        line += (f"; under AutoAttack ours {aa['ATENT - PGD-AT']:+.2f} points on {aa['digits']} digits: the advantage "
-                 + ("survives." if survives else "does not survive."))
+        line += (f"; under AutoAttack (seed 0 only) ours {aa['ATENT - PGD-AT']:+.2f} points on {aa['digits']} digits: "
+                 + ("the advantage survives." if survives else "the advantage does not survive."))
     print(line)
+    # the audit's gradient-masking checks on the same two models: an advantage measured through a masked gradient
+    # would not be one
+    for d in (atent, reference):
+        if d not in audited_runs.get(experiment, []):
+            continue
+        masking = last(report.load_eval(runs_dir, label, experiment, d, suite="audit")).get("masking")
+        if masking:
+            failed = [f"{name} ({flag['detail']})" for name, flag in masking["flags"].items() if not flag["passed"]]
+            print(f"[{experiment}] masking checks of {report.display_name(d)} on {masking['n_examples']} digits: "
+                  + (f"{len(masking['flags'])} of {len(masking['flags'])} pass" if not failed
+                     else f"{len(masking['flags']) - len(failed)} of {len(masking['flags'])} pass; not: "
+                     + "; ".join(failed)))

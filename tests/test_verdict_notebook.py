@@ -101,6 +101,9 @@ def test_verdict_findings_speak_of_autoattack_and_the_paper(fabricated):
     metrics = json.loads((root / "metrics" / "verdict.json").read_text())
     assert any("AutoAttack (seed 0)" in s for s in metrics["sentences"])
     assert (root / "figures" / "verdict.png").stat().st_size > 1000
+    # the AutoAttack rows have no interval over seeds: their cells stay empty in the Markdown, never "nan"
+    md = (root / "tables" / "verdict.md").read_text()
+    assert "autoattack (seed 0)" in md and "nan" not in md
 
 
 def test_a_verdict_part_way_pairs_what_is_evaluated_and_says_what_is_not(tmp_path):
