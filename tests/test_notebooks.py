@@ -150,4 +150,4 @@ def test_failing_notebook_keeps_the_executed_copy(smoke_profile_path, tmp_path):
         notebook.execute("table2_mnist_linf", params, build_dir=tmp_path / "build")
     kept = tmp_path / "build" / "table2_mnist_linf.ipynb"
     assert str(kept) in str(err.value) and kept.exists()
-    assert "no run of mnist_linf is evaluated yet" in kept.read_text()   # the error, kept for the reader
+    assert "no run of mnist_linf has its evaluation done yet" in kept.read_text()   # the error, kept for the reader
