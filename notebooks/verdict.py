@@ -59,7 +59,7 @@ def last(ev: dict) -> dict:
     return ev["checkpoints"]["last"]
 
 
-rows, points, sentences, coverage, audited_runs = [], [], [], {}, {}
+rows, points, sentences, coverage, audit_files = [], [], [], {}, {}
 for experiment, atent in experiments.items():
     exp = prof.experiment(experiment)
     groups = report.seed_groups(list(exp.defenses))
@@ -106,13 +106,12 @@ for experiment, atent in experiments.items():
                                "run": run, "accuracy": v})
     # AutoAttack: the audit of seed 0 of each (last checkpoint), on the same digits
     audited, _ = report.split_evaluated(runs_dir, label, experiment, [atent, reference], suite="audit")
-    audited_runs[experiment] = audited
+    audit_files[experiment] = {d: report.load_eval(runs_dir, label, experiment, d, suite="audit") for d in audited}
     if len(audited) < 2:
         print(f"[{experiment}] AutoAttack: the audit of {' and '.join(set([atent, reference]) - set(audited))} "
               "is not run yet")
         continue
-    audits = {d: report.load_eval(runs_dir, label, experiment, d, suite="audit") for d in (atent, reference)}
-    aa = {d: last(a)["attacks"].get("autoattack") for d, a in audits.items()}
+    aa = {d: last(a)["attacks"].get("autoattack") for d, a in audit_files[experiment].items()}
     if all(aa.values()):
         digits = None
         if all(a.get("correct") for a in aa.values()):
@@ -137,11 +136,11 @@ if not rows:
 table = pd.DataFrame(rows).set_index(["experiment", "attack"])
 # what the table shows: accuracies to four decimals (two in the Markdown), the interval to two and the p-values to
 # three significant digits; an empty cell where a row has no such number (AutoAttack has seed 0 only: no interval)
-shown = table.round(4)
+written = table.round(4)
 for col, fmt in (("low", ".2f"), ("high", ".2f"), ("p paired", ".3g"), ("p McNemar", ".3g")):
-    shown[col] = pd.Series([None if pd.isna(v) else float(format(v, fmt)) for v in table[col]], index=table.index,
+    written[col] = pd.Series([None if pd.isna(v) else float(format(v, fmt)) for v in table[col]], index=table.index,
                            dtype=object)
-report.write_table(shown, "verdict", tables_dir, label,
+report.write_table(written, "verdict", tables_dir, label,
                    f"ATENT minus PGD-AT (accuracy points, last checkpoints): mean over seeds with its "
                    f"{confidence:.0%} Welch interval, paired t-test over seeds, McNemar's exact test on the same digits",
                    note=f"Every number comes from the {label} profile; `digits` is how many held-out digits each "
@@ -208,10 +207,8 @@ for experiment, atent in experiments.items():
     print(line)
     # the audit's gradient-masking checks on the same two models: an advantage measured through a masked gradient
     # would not be one
-    for d in (atent, reference):
-        if d not in audited_runs.get(experiment, []):
-            continue
-        masking = last(report.load_eval(runs_dir, label, experiment, d, suite="audit")).get("masking")
+    for d, audit in audit_files.get(experiment, {}).items():
+        masking = last(audit).get("masking")
         if masking:
             failed = [f"{name} ({flag['detail']})" for name, flag in masking["flags"].items() if not flag["passed"]]
             print(f"[{experiment}] masking checks of {report.display_name(d)} on {masking['n_examples']} digits: "
