@@ -48,10 +48,19 @@ def json_differences(new: Any, old: Any, where: str = "") -> list[str]:
         return [d for i, (a, b) in enumerate(zip(new, old)) for d in json_differences(a, b, f"{where}[{i}]")]
     if new == old:
         return []
-    if isinstance(new, str) and isinstance(old, str) and len(new) == len(old) and set(new + old) <= {"0", "1"}:
+    if where.endswith("correct") and isinstance(new, str) and isinstance(old, str) and len(new) == len(old):
+        # a per-digit kept/lost string (atentlib.scoring.encode_correct): say how many digits moved
         flipped = sum(a != b for a, b in zip(new, old))
         return [f"{where}: {flipped} of {len(new)} digits differ"]
     return [f"{where}: {new!r} != {old!r}"]
+
+
+def compare_curves(new_path: str, old_path: str) -> list[str]:
+    new, old = read(new_path), read(old_path)
+    diffs = differences(new, old)
+    print(f"{min(len(new), len(old))} epochs compared ({len(new)} and {len(old)} recorded): "
+          + ("identical but for the seconds" if not diffs else f"{len(diffs)} differences"))
+    return diffs
 
 
 def compare_eval(new_path: str, old_path: str) -> list[str]:
@@ -71,14 +80,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__)
         return 2
-    if argv[0].endswith(".json"):
-        diffs = compare_eval(argv[0], argv[1])
-    else:
-        new, old = read(argv[0]), read(argv[1])
-        diffs = differences(new, old)
-        n = min(len(new), len(old))
-        print(f"{n} epochs compared ({len(new)} and {len(old)} recorded): "
-              + ("identical but for the seconds" if not diffs else f"{len(diffs)} differences"))
+    diffs = (compare_eval if argv[0].endswith(".json") else compare_curves)(argv[0], argv[1])
     for line in diffs:
         print("  " + line)
     return 1 if diffs else 0
