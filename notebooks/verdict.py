@@ -27,7 +27,8 @@
 #   each keeps; McNemar's exact test uses only the digits where they disagree. The seeds' digit pairs are pooled.
 #
 # Every attack of the profile's evaluation suite is compared, and AutoAttack (the strongest standard attack, on the
-# audit's digits, seed 0 only) last: an advantage that survives only the paper's weak PGD-20 is not an advantage.
+# audit's digits, for the seed pairs the profile audits) last: an advantage that survives only the paper's weak PGD-20
+# is not an advantage.
 
 # %% tags=["parameters"]
 profile = "converged"      # a profile name (params/<name>.yaml) or a path to one
@@ -47,6 +48,7 @@ import seaborn as sns
 
 from atentlib import report, verdict
 from atentlib.config import load_profile
+from atentlib.report_names import seed_index
 from atentlib.scoring import decode_correct
 
 prof = load_profile(profile)
@@ -59,7 +61,7 @@ def last(ev: dict) -> dict:
     return ev["checkpoints"]["last"]
 
 
-rows, points, sentences, coverage, audit_files = [], [], [], {}, {}
+rows, points, sentences, coverage, audit_files, aa_seeds = [], [], [], {}, {}, {}
 for experiment, atent in experiments.items():
     exp = prof.experiment(experiment)
     groups = report.seed_groups(list(exp.defenses))
@@ -104,30 +106,40 @@ for experiment, atent in experiments.items():
             for run, v in zip(runs[d], values):
                 points.append({"experiment": experiment, "attack": attack, "defense": report.display_name(d),
                                "run": run, "accuracy": v})
-    # AutoAttack: the audit of seed 0 of each (last checkpoint), on the same digits
-    audited, _ = report.split_evaluated(runs_dir, label, experiment, [atent, reference], suite="audit")
+    # AutoAttack: the audits (last checkpoint, the audit's digits) of every seed pair audited on both sides
+    audited, _ = report.split_evaluated(runs_dir, label, experiment, sides[atent] + sides[reference], suite="audit")
     audit_files[experiment] = {d: report.load_eval(runs_dir, label, experiment, d, suite="audit") for d in audited}
-    if len(audited) < 2:
-        print(f"[{experiment}] AutoAttack: the audit of {' and '.join(set([atent, reference]) - set(audited))} "
-              "is not run yet")
+    aa_pairs = verdict.paired_runs(sides[atent], sides[reference], audited)
+    if not aa_pairs:
+        print(f"[{experiment}] AutoAttack: no seed pair is audited on both sides yet "
+              f"(audited: {', '.join(audited) or 'none'})")
         continue
-    aa = {d: last(a)["attacks"].get("autoattack") for d, a in audit_files[experiment].items()}
+    aa = {d: last(audit_files[experiment][d])["attacks"].get("autoattack") for pair in aa_pairs for d in pair}
     if all(aa.values()):
+        acc = {atent: [aa[a]["accuracy"] for a, _ in aa_pairs], reference: [aa[b]["accuracy"] for _, b in aa_pairs]}
         digits = None
         if all(a.get("correct") for a in aa.values()):
-            digits = verdict.mcnemar(decode_correct(aa[atent]["correct"]).numpy(),
-                                     decode_correct(aa[reference]["correct"]).numpy())
-        rows.append({"experiment": experiment, "attack": "autoattack (seed 0)", "digits": aa[atent]["n_examples"],
-                     "seeds": "1/1", "ATENT": aa[atent]["accuracy"], "PGD-AT": aa[reference]["accuracy"],
-                     "ATENT - PGD-AT": aa[atent]["accuracy"] - aa[reference]["accuracy"],
+            digits = verdict.mcnemar(np.concatenate([decode_correct(aa[a]["correct"]).numpy() for a, _ in aa_pairs]),
+                                     np.concatenate([decode_correct(aa[b]["correct"]).numpy() for _, b in aa_pairs]))
+        seeds = verdict.seed_difference(acc[atent], acc[reference], confidence) if len(aa_pairs) >= 2 else None
+        named = ", ".join(str(seed_index(a)) for a, _ in aa_pairs)
+        aa_seeds[experiment] = f"seed{'s' if len(aa_pairs) > 1 else ''} {named}"
+        rows.append({"experiment": experiment, "attack": "autoattack", "digits": aa[aa_pairs[0][0]]["n_examples"],
+                     "seeds": f"{len(aa_pairs)}/{len(pairs)}", "ATENT": np.mean(acc[atent]),
+                     "PGD-AT": np.mean(acc[reference]),
+                     "ATENT - PGD-AT": np.mean(acc[atent]) - np.mean(acc[reference]),
+                     "low": seeds.low if seeds else None, "high": seeds.high if seeds else None,
+                     "p paired": seeds.p_paired if seeds else None,
                      "only ATENT keeps": digits.only_a if digits else None,
                      "only PGD-AT keeps": digits.only_b if digits else None,
                      "p McNemar": digits.p_value if digits else None})
-        sentences.append(f"[{experiment}] " + verdict.verdict_sentence("ATENT", "PGD-AT", "AutoAttack (seed 0)",
-                                                                       None, digits))
-        for d in (atent, reference):
-            points.append({"experiment": experiment, "attack": "autoattack", "defense": report.display_name(d),
-                           "run": d, "accuracy": aa[d]["accuracy"]})
+        sentences.append(f"[{experiment}] " + verdict.verdict_sentence("ATENT", "PGD-AT",
+                                                                       f"AutoAttack ({aa_seeds[experiment]})",
+                                                                       seeds, digits))
+        for d, values in acc.items():
+            for (a, b), v in zip(aa_pairs, values):
+                points.append({"experiment": experiment, "attack": "autoattack", "defense": report.display_name(d),
+                               "run": a if d == atent else b, "accuracy": v})
 
 if not rows:
     raise FileNotFoundError(f"no seed of {reference} and of the ATENT runs is evaluated on both sides yet under the "
@@ -135,7 +147,7 @@ if not rows:
                             "evaluation stages first (dvc repro)")
 table = pd.DataFrame(rows).set_index(["experiment", "attack"])
 # what the table shows: accuracies to four decimals (two in the Markdown), the interval to two and the p-values to
-# three significant digits; an empty cell where a row has no such number (AutoAttack has seed 0 only: no interval)
+# three significant digits; an empty cell where a row has no such number (one seed pair has no interval)
 written = table.round(4)
 for col, fmt in (("low", ".2f"), ("high", ".2f"), ("p paired", ".3g"), ("p McNemar", ".3g")):
     written[col] = pd.Series([None if pd.isna(v) else float(format(v, fmt)) for v in table[col]], index=table.index,
@@ -144,8 +156,9 @@ report.write_table(written, "verdict", tables_dir, label,
                    f"ATENT minus PGD-AT (accuracy points, last checkpoints): mean over seeds with its "
                    f"{confidence:.0%} Welch interval, paired t-test over seeds, McNemar's exact test on the same digits",
                    note=f"Every number comes from the {label} profile; `digits` is how many held-out digits each "
-                        "accuracy is measured on (AutoAttack: the audit's digits, seed 0 only); `seeds`: how many "
-                        "seed pairs (ATENT seed i beside PGD-AT seed i) are in; the interval needs two. Coverage: "
+                        "accuracy is measured on (AutoAttack: the audit's digits); `seeds`: how many seed pairs (ATENT seed i "
+                        "beside PGD-AT seed i) are in, of those evaluated (AutoAttack: the audited ones); the interval "
+                        "needs two. Coverage: "
                         + "; ".join(f"{e} {c}" for e, c in coverage.items()) + ".")
 table.round(2)
 
@@ -196,14 +209,20 @@ for experiment, atent in experiments.items():
     paper = report.paper_numbers(PAPER[experiment])["rows"]
     protocol = next(a for a in paper[atent] if a != "natural")
     claimed = paper[atent][protocol] - paper[reference][protocol]
-    aa = table.loc[(experiment, "autoattack (seed 0)")] if (experiment, "autoattack (seed 0)") in table.index else None
+    aa = table.loc[(experiment, "autoattack")] if (experiment, "autoattack") in table.index else None
     ours = table.loc[(experiment, protocol), "ATENT - PGD-AT"] if (experiment, protocol) in table.index else None
     line = (f"[{experiment}] the paper's advantage of ATENT under {protocol}: {claimed:+.2f} points; ours "
             + ("not measured" if ours is None else f"{ours:+.2f}") + f" ({coverage[experiment]})")
     if aa is not None:
-        survives = aa["ATENT - PGD-AT"] > 0 and (aa["p McNemar"] is None or aa["p McNemar"] < 0.05)
-        line += (f"; under AutoAttack (seed 0 only) ours {aa['ATENT - PGD-AT']:+.2f} points on {aa['digits']} digits: "
-                 + ("the advantage survives." if survives else "the advantage does not survive."))
+        # the rule of the table: McNemar on the digits and, where two seed pairs give one, the interval over seeds
+        on_digits = aa["ATENT - PGD-AT"] > 0 and (pd.isna(aa["p McNemar"]) or aa["p McNemar"] < 0.05)
+        over_seeds = pd.isna(aa["low"]) or aa["low"] > 0
+        line += (f"; under AutoAttack ({aa_seeds[experiment]}, {aa['digits']} digits per model) ours "
+                 f"{aa['ATENT - PGD-AT']:+.2f} points: "
+                 + ("the advantage survives." if on_digits and over_seeds else
+                    f"the advantage holds on the digits but the interval over seeds [{aa['low']:+.2f}, "
+                    f"{aa['high']:+.2f}] includes zero: not firm." if on_digits else
+                    "the advantage does not survive."))
     print(line)
     # the audit's gradient-masking checks on the same two models: an advantage measured through a masked gradient
     # would not be one

@@ -69,7 +69,7 @@ def fabricated(tmp_path_factory):
             run.mkdir(parents=True)
             (run / "eval.json").write_text(json.dumps(ev))
             files[(e, d)] = ev
-            if "seed" not in d:
+            if e == "mnist_linf" or "seed" not in d:   # linf: both seed pairs audited; l2: seed 0 alone
                 audit = _eval(rng, 0.95, {"autoattack": acc - 0.1})
                 (run / "audit.json").write_text(json.dumps(audit))
                 files[(e, d, "audit")] = audit
@@ -91,19 +91,37 @@ def test_verdict_table_is_recomputed_from_the_evaluation_files(fabricated):
                 for d in ("pgd_at", "pgd_at_seed1"))
     assert row["only ATENT keeps"] == sum(x == "1" and y == "0" for x, y in zip(a, b))
     assert row["only PGD-AT keeps"] == sum(x == "0" and y == "1" for x, y in zip(a, b))
-    aa = table.loc[("mnist_l2", "autoattack (seed 0)")]
+    aa = table.loc[("mnist_l2", "autoattack")]
     ours = files[("mnist_l2", "atent_l2", "audit")]["checkpoints"]["last"]["attacks"]["autoattack"]["accuracy"]
-    assert aa["ATENT"] == pytest.approx(ours, abs=1e-3) and aa["digits"] == N
+    assert aa["ATENT"] == pytest.approx(ours, abs=1e-3) and aa["digits"] == N and aa["seeds"] == "1/2"
+    assert pd.isna(aa["low"])   # one audited pair: no interval over seeds
+
+
+def test_autoattack_row_averages_every_audited_seed_pair_and_pools_their_digits(fabricated):
+    root, files = fabricated
+    row = pd.read_csv(root / "tables" / "verdict.csv", index_col=["experiment", "attack"]).loc[("mnist_linf", "autoattack")]
+
+    def audit(d):
+        return files[("mnist_linf", d, "audit")]["checkpoints"]["last"]["attacks"]["autoattack"]
+    a, b = ("atent_linf", "atent_linf_seed1"), ("pgd_at", "pgd_at_seed1")
+    assert row["seeds"] == "2/2"
+    assert row["ATENT"] == pytest.approx(np.mean([audit(d)["accuracy"] for d in a]), abs=1e-3)
+    assert row["PGD-AT"] == pytest.approx(np.mean([audit(d)["accuracy"] for d in b]), abs=1e-3)
+    bits_a, bits_b = "".join(audit(d)["correct"] for d in a), "".join(audit(d)["correct"] for d in b)
+    assert row["only ATENT keeps"] == sum(x == "1" and y == "0" for x, y in zip(bits_a, bits_b))
+    assert row["only PGD-AT keeps"] == sum(x == "0" and y == "1" for x, y in zip(bits_a, bits_b))
+    assert row["low"] <= row["ATENT - PGD-AT"] <= row["high"]   # two pairs: an interval over seeds
 
 
 def test_verdict_findings_speak_of_autoattack_and_the_paper(fabricated):
     root, _ = fabricated
     metrics = json.loads((root / "metrics" / "verdict.json").read_text())
-    assert any("AutoAttack (seed 0)" in s for s in metrics["sentences"])
+    assert any(s.startswith("[mnist_l2] AutoAttack (seed 0):") for s in metrics["sentences"])
+    assert any(s.startswith("[mnist_linf] AutoAttack (seeds 0, 1):") for s in metrics["sentences"])
     assert (root / "figures" / "verdict.png").stat().st_size > 1000
-    # the AutoAttack rows have no interval over seeds: their cells stay empty in the Markdown, never "nan"
+    # the l2 AutoAttack row has no interval over seeds: their cells stay empty in the Markdown, never "nan"
     md = (root / "tables" / "verdict.md").read_text()
-    assert "autoattack (seed 0)" in md and "nan" not in md
+    assert "| autoattack " in md and "nan" not in md
 
 
 def test_a_verdict_part_way_pairs_what_is_evaluated_and_says_what_is_not(tmp_path):
