@@ -48,7 +48,7 @@ import seaborn as sns
 
 from atentlib import report, verdict
 from atentlib.config import load_profile
-from atentlib.report_names import seed_index
+from atentlib.report_names import seed_base, seed_index
 from atentlib.scoring import decode_correct
 
 prof = load_profile(profile)
@@ -230,7 +230,8 @@ for experiment, atent in experiments.items():
         masking = last(audit).get("masking")
         if masking:
             failed = [f"{name} ({flag['detail']})" for name, flag in masking["flags"].items() if not flag["passed"]]
-            print(f"[{experiment}] masking checks of {report.display_name(d)} on {masking['n_examples']} digits: "
+            model = report.display_name(seed_base(d)) + f" seed {seed_index(d)}"
+            print(f"[{experiment}] masking checks of {model} on {masking['n_examples']} digits: "
                   + (f"{len(masking['flags'])} of {len(masking['flags'])} pass" if not failed
                      else f"{len(masking['flags']) - len(failed)} of {len(masking['flags'])} pass; not: "
                      + "; ".join(failed)))
