@@ -61,6 +61,42 @@ def last(ev: dict) -> dict:
     return ev["checkpoints"]["last"]
 
 
+def result(ev: dict, attack: str) -> tuple[float, str | None, int]:
+    """(accuracy, per-digit record or None, digits) of one evaluated checkpoint; `natural`: no attack."""
+    if attack == "natural":
+        return ev["natural"], ev.get("natural_correct"), ev["n_examples"]
+    r = ev["attacks"][attack]
+    return r["accuracy"], r.get("correct"), r["n_examples"]
+
+
+def compare(experiment: str, attack: str, name: str, pairs: list[tuple[str, str]], checkpoints: dict, of: int) -> None:
+    """ATENT (first of each pair) against PGD-AT under `attack` over the seed `pairs`: the table's row, the findings'
+    sentence (`name` for the attack) and one dot per run. `checkpoints`: run -> its last checkpoint; `of`: how many
+    seed pairs are evaluated."""
+    res = {run: result(checkpoints[run], attack) for pair in pairs for run in pair}
+    sides = {"ATENT": [a for a, _ in pairs], "PGD-AT": [b for _, b in pairs]}
+    acc = {side: [res[run][0] for run in members] for side, members in sides.items()}
+    digits = None
+    if all(res[run][1] for pair in pairs for run in pair):
+        digits = verdict.mcnemar(*(np.concatenate([decode_correct(res[run][1]).numpy() for run in members])
+                                   for members in sides.values()))
+    # an interval over seeds needs two of them on each side; with one pair, the digits alone speak
+    seeds = verdict.seed_difference(acc["ATENT"], acc["PGD-AT"], confidence) if len(pairs) >= 2 else None
+    rows.append({"experiment": experiment, "attack": attack, "digits": res[pairs[0][0]][2],
+                 "seeds": f"{len(pairs)}/{of}", "ATENT": np.mean(acc["ATENT"]), "PGD-AT": np.mean(acc["PGD-AT"]),
+                 "ATENT - PGD-AT": np.mean(acc["ATENT"]) - np.mean(acc["PGD-AT"]),
+                 "low": seeds.low if seeds else None, "high": seeds.high if seeds else None,
+                 "p paired": seeds.p_paired if seeds else None,
+                 "only ATENT keeps": digits.only_a if digits else None,
+                 "only PGD-AT keeps": digits.only_b if digits else None,
+                 "p McNemar": digits.p_value if digits else None})
+    sentences.append(f"[{experiment}] " + verdict.verdict_sentence("ATENT", "PGD-AT", name, seeds, digits))
+    for members in sides.values():
+        for run in members:
+            points.append({"experiment": experiment, "attack": attack,
+                           "defense": report.display_name(seed_base(run)), "run": run, "accuracy": res[run][0]})
+
+
 rows, points, sentences, coverage, audit_files, aa_seeds = [], [], [], {}, {}, {}
 for experiment, atent in experiments.items():
     exp = prof.experiment(experiment)
@@ -73,39 +109,9 @@ for experiment, atent in experiments.items():
     print(f"[{experiment}] {coverage[experiment]}: {', '.join(f'{a} / {b}' for a, b in pairs) or 'none yet'}")
     if not pairs:
         continue
-    runs = {atent: [a for a, _ in pairs], reference: [b for _, b in pairs]}
-    evals = {d: {r: last(report.load_eval(runs_dir, label, experiment, r)) for r in rs} for d, rs in runs.items()}
-    attacks = ["natural"] + list(next(iter(evals[atent].values()))["attacks"])
-    for attack in attacks:
-        acc = {d: [e["natural"] if attack == "natural" else e["attacks"][attack]["accuracy"] for e in rs.values()]
-               for d, rs in evals.items()}
-        key = "natural_correct" if attack == "natural" else "correct"
-
-        def bits(e):
-            return e.get(key) if attack == "natural" else e["attacks"][attack].get("correct")
-
-        evaluated_pairs = list(zip(evals[atent].values(), evals[reference].values()))
-        digits = None
-        if all(bits(a) and bits(b) for a, b in evaluated_pairs):
-            digits = verdict.mcnemar(np.concatenate([decode_correct(bits(a)).numpy() for a, _ in evaluated_pairs]),
-                                     np.concatenate([decode_correct(bits(b)).numpy() for _, b in evaluated_pairs]))
-        # an interval over seeds needs two of them on each side; with one pair, the digits alone speak
-        seeds = verdict.seed_difference(acc[atent], acc[reference], confidence) if len(pairs) >= 2 else None
-        first = next(iter(evals[atent].values()))
-        n = first["n_examples"] if attack == "natural" else first["attacks"][attack]["n_examples"]
-        rows.append({"experiment": experiment, "attack": attack, "digits": n, "seeds": f"{len(pairs)}/{len(pairs)}",
-                     "ATENT": np.mean(acc[atent]), "PGD-AT": np.mean(acc[reference]),
-                     "ATENT - PGD-AT": np.mean(acc[atent]) - np.mean(acc[reference]),
-                     "low": seeds.low if seeds else None, "high": seeds.high if seeds else None,
-                     "p paired": seeds.p_paired if seeds else None,
-                     "only ATENT keeps": digits.only_a if digits else None,
-                     "only PGD-AT keeps": digits.only_b if digits else None,
-                     "p McNemar": digits.p_value if digits else None})
-        sentences.append(f"[{experiment}] " + verdict.verdict_sentence("ATENT", "PGD-AT", attack, seeds, digits))
-        for d, values in acc.items():
-            for run, v in zip(runs[d], values):
-                points.append({"experiment": experiment, "attack": attack, "defense": report.display_name(d),
-                               "run": run, "accuracy": v})
+    evals = {run: last(report.load_eval(runs_dir, label, experiment, run)) for pair in pairs for run in pair}
+    for attack in ["natural"] + list(evals[pairs[0][0]]["attacks"]):
+        compare(experiment, attack, attack, pairs, evals, len(pairs))
     # AutoAttack: the audits (last checkpoint, the audit's digits) of every seed pair audited on both sides
     audited, _ = report.split_evaluated(runs_dir, label, experiment, sides[atent] + sides[reference], suite="audit")
     audit_files[experiment] = {d: report.load_eval(runs_dir, label, experiment, d, suite="audit") for d in audited}
@@ -114,32 +120,11 @@ for experiment, atent in experiments.items():
         print(f"[{experiment}] AutoAttack: no seed pair is audited on both sides yet "
               f"(audited: {', '.join(audited) or 'none'})")
         continue
-    aa = {d: last(audit_files[experiment][d])["attacks"].get("autoattack") for pair in aa_pairs for d in pair}
-    if all(aa.values()):
-        acc = {atent: [aa[a]["accuracy"] for a, _ in aa_pairs], reference: [aa[b]["accuracy"] for _, b in aa_pairs]}
-        digits = None
-        if all(a.get("correct") for a in aa.values()):
-            digits = verdict.mcnemar(np.concatenate([decode_correct(aa[a]["correct"]).numpy() for a, _ in aa_pairs]),
-                                     np.concatenate([decode_correct(aa[b]["correct"]).numpy() for _, b in aa_pairs]))
-        seeds = verdict.seed_difference(acc[atent], acc[reference], confidence) if len(aa_pairs) >= 2 else None
+    audits = {run: last(audit_files[experiment][run]) for pair in aa_pairs for run in pair}
+    if all("autoattack" in a["attacks"] for a in audits.values()):
         named = ", ".join(str(seed_index(a)) for a, _ in aa_pairs)
         aa_seeds[experiment] = f"seed{'s' if len(aa_pairs) > 1 else ''} {named}"
-        rows.append({"experiment": experiment, "attack": "autoattack", "digits": aa[aa_pairs[0][0]]["n_examples"],
-                     "seeds": f"{len(aa_pairs)}/{len(pairs)}", "ATENT": np.mean(acc[atent]),
-                     "PGD-AT": np.mean(acc[reference]),
-                     "ATENT - PGD-AT": np.mean(acc[atent]) - np.mean(acc[reference]),
-                     "low": seeds.low if seeds else None, "high": seeds.high if seeds else None,
-                     "p paired": seeds.p_paired if seeds else None,
-                     "only ATENT keeps": digits.only_a if digits else None,
-                     "only PGD-AT keeps": digits.only_b if digits else None,
-                     "p McNemar": digits.p_value if digits else None})
-        sentences.append(f"[{experiment}] " + verdict.verdict_sentence("ATENT", "PGD-AT",
-                                                                       f"AutoAttack ({aa_seeds[experiment]})",
-                                                                       seeds, digits))
-        for d, values in acc.items():
-            for (a, b), v in zip(aa_pairs, values):
-                points.append({"experiment": experiment, "attack": "autoattack", "defense": report.display_name(d),
-                               "run": a if d == atent else b, "accuracy": v})
+        compare(experiment, "autoattack", f"AutoAttack ({aa_seeds[experiment]})", aa_pairs, audits, len(pairs))
 
 if not rows:
     raise FileNotFoundError(f"no seed of {reference} and of the ATENT runs is evaluated on both sides yet under the "
